@@ -1,0 +1,141 @@
+import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { PGlite } from '@electric-sql/pglite'
+import { Kysely, PostgresDialect, sql } from 'kysely'
+import pg from 'pg'
+import type { Logger } from 'pino'
+import { PGliteDialect } from './pglite-dialect.js'
+import type { Database } from './schema.js'
+
+export type Db = Kysely<Database>
+
+export interface DatabaseHandles {
+  /** Primary: every write and every read that must see the latest commit. */
+  db: Db
+  /** Replica for history and statements; the primary when no DATABASE_READ_URL is set. */
+  readDb: Db
+  kind: 'pglite' | 'postgres'
+  close(): Promise<void>
+}
+
+const INT8_OID = 20
+const NUMERIC_OID = 1700
+
+/** int8 and numeric come back as bigint, so an amount never passes through a JS number. */
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID || oid === NUMERIC_OID) return (value: string) => parseBigIntOrDecimal(value)
+    return pg.types.getTypeParser(oid, format)
+  },
+}
+
+function parseBigIntOrDecimal(value: string): bigint | string {
+  return /^-?\d+$/.test(value) ? BigInt(value) : value
+}
+
+export function createPostgresPool(connectionString: string, max: number): pg.Pool {
+  return new pg.Pool({ connectionString, max, types: pgTypes })
+}
+
+export async function openPGlite(options: { dataDir?: string; loadDataDir?: Blob }): Promise<PGlite> {
+  if (options.dataDir) await mkdir(options.dataDir, { recursive: true })
+  return PGlite.create({
+    ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+    ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
+    parsers: {
+      [INT8_OID]: (value: string) => parseBigIntOrDecimal(value),
+      [NUMERIC_OID]: (value: string) => parseBigIntOrDecimal(value),
+    },
+  })
+}
+
+export function kyselyOverPGlite(pglite: PGlite): Db {
+  return new Kysely<Database>({ dialect: new PGliteDialect(pglite) })
+}
+
+export function kyselyOverPool(pool: pg.Pool): Db {
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+}
+
+export interface ConnectOptions {
+  databaseUrl?: string
+  databaseReadUrl?: string
+  dataDir: string
+  poolSize: number
+  retries: number
+  retryDelayMs: number
+  logger: Logger
+}
+
+export class DatabaseUnreachable extends Error {
+  constructor(attempts: number, cause: unknown) {
+    super(`Database unreachable after ${attempts} attempt(s): ${describeConnectError(cause)}`, { cause })
+    this.name = 'DatabaseUnreachable'
+  }
+}
+
+function describeConnectError(error: unknown): string {
+  if (error instanceof AggregateError) return error.errors.map(describeConnectError).join('; ')
+  return error instanceof Error ? error.message || error.name : String(error)
+}
+
+/** Strips the password so a connection string can be logged. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return '<unparseable url>'
+  }
+}
+
+async function waitForDatabase(db: Db, options: ConnectOptions, label: string): Promise<void> {
+  const attempts = options.retries + 1
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await sql`select 1`.execute(db)
+      return
+    } catch (error) {
+      if (attempt >= attempts) throw new DatabaseUnreachable(attempt, error)
+      options.logger.warn(
+        { attempt, of: attempts, database: label, err: describeConnectError(error) },
+        `database not reachable, retrying in ${options.retryDelayMs} ms`,
+      )
+      await sleep(options.retryDelayMs)
+    }
+  }
+}
+
+/** Opens the primary (and replica) with the start-up retry policy of DB_CONNECT_RETRIES. */
+export async function connectDatabase(options: ConnectOptions): Promise<DatabaseHandles> {
+  if (!options.databaseUrl) {
+    const dataDir = path.resolve(options.dataDir, 'data')
+    const pglite = await openPGlite({ dataDir })
+    const db = kyselyOverPGlite(pglite)
+    options.logger.info({ dataDir }, 'using the embedded database (PGlite)')
+    return { db, readDb: db, kind: 'pglite', close: () => db.destroy() }
+  }
+  const pool = createPostgresPool(options.databaseUrl, options.poolSize)
+  const db = kyselyOverPool(pool)
+  const readPool = options.databaseReadUrl
+    ? createPostgresPool(options.databaseReadUrl, options.poolSize)
+    : null
+  const readDb = readPool ? kyselyOverPool(readPool) : db
+  const close = async () => {
+    await db.destroy()
+    if (readDb !== db) await readDb.destroy()
+  }
+  try {
+    await waitForDatabase(db, options, redactUrl(options.databaseUrl))
+    if (options.databaseReadUrl && readDb !== db) {
+      await waitForDatabase(readDb, options, redactUrl(options.databaseReadUrl))
+    }
+  } catch (error) {
+    await close()
+    throw error
+  }
+  options.logger.info({ database: redactUrl(options.databaseUrl) }, 'connected to PostgreSQL')
+  return { db, readDb, kind: 'postgres', close }
+}

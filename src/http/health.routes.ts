@@ -1,0 +1,108 @@
+import { Type } from 'typebox'
+import type { App } from '../app.js'
+import type { HealthCheck } from '../container.js'
+import { ServiceUnavailable } from './http.errors.js'
+import { problemResponses } from './problem.schemas.js'
+import { sendProblem } from './problem-handler.js'
+
+const CHECK_TIMEOUT_MS = 2000
+
+const DependencyStatus = Type.Object({
+  name: Type.String(),
+  status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  latencyMs: Type.Number(),
+  error: Type.Optional(Type.String()),
+})
+
+const HealthReport = Type.Object({
+  status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  uptimeSeconds: Type.Number(),
+  dependencies: Type.Array(DependencyStatus),
+})
+
+async function probe(check: HealthCheck) {
+  const started = performance.now()
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([
+      check.check(),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)),
+          CHECK_TIMEOUT_MS,
+        )
+      }),
+    ])
+    return { name: check.name, status: 'up' as const, latencyMs: elapsed(started) }
+  } catch (error) {
+    // The reason is shown (not hidden like a 5xx body) because operators need it, and it names
+    // only the dependency, never credentials.
+    const reason = error instanceof Error ? error.message : String(error)
+    return { name: check.name, status: 'down' as const, latencyMs: elapsed(started), error: reason }
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function elapsed(started: number): number {
+  return Math.round((performance.now() - started) * 100) / 100
+}
+
+export async function healthRoutes(app: App, checks: HealthCheck[]) {
+  const tags = ['health']
+
+  // Shallow liveness probe: confirms the process can serve HTTP. Intentionally does NOT check
+  // external dependencies, so a database outage never gets the process restarted.
+  app.get(
+    '/health/live',
+    {
+      config: { access: 'public' },
+      schema: { tags, summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('up') }) } },
+    },
+    async () => ({ status: 'up' as const }),
+  )
+
+  app.get(
+    '/health/ready',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags,
+        summary: 'Readiness: 200 only when every dependency answers',
+        response: { 200: Type.Object({ status: Type.Literal('up') }), ...problemResponses(503) },
+      },
+    },
+    async (_request, reply) => {
+      const results = await Promise.all(checks.map(probe))
+      const down = results.filter((r) => r.status === 'down')
+      if (down.length > 0) {
+        return sendProblem(
+          reply,
+          new ServiceUnavailable({
+            detail: `not ready: ${down.map((d) => `${d.name} (${d.error})`).join(', ')}`,
+          }),
+        )
+      }
+      return { status: 'up' as const }
+    },
+  )
+
+  app.get(
+    '/health',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags,
+        summary: 'Every dependency with its status and latency',
+        response: { 200: HealthReport, 503: HealthReport },
+      },
+    },
+    async (_request, reply) => {
+      const dependencies = await Promise.all(checks.map(probe))
+      const status = dependencies.every((d) => d.status === 'up') ? ('up' as const) : ('down' as const)
+      return reply
+        .status(status === 'up' ? 200 : 503)
+        .send({ status, uptimeSeconds: Math.round(process.uptime()), dependencies })
+    },
+  )
+}

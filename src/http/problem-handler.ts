@@ -1,0 +1,80 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { App } from '../app.js'
+import { AppError, problemType } from './errors.js'
+import {
+  InternalError,
+  InvalidRequest,
+  MalformedBody,
+  PayloadTooLarge,
+  RateLimited,
+  RouteNotFound,
+  UnsupportedMediaType,
+} from './http.errors.js'
+import { moneyProblem } from './money.errors.js'
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
+
+export function problemBody(error: AppError, request: FastifyRequest): Record<string, unknown> {
+  return {
+    ...error.extensions,
+    type: problemType(error.code),
+    title: error.definition.title,
+    status: error.status,
+    detail: error.detail,
+    code: error.code,
+    requestId: request.id,
+    instance: request.url,
+  }
+}
+
+export function sendProblem(reply: FastifyReply, error: AppError): FastifyReply {
+  const body = problemBody(error, reply.request)
+  // A pre-serialised string bypasses the route's response schema, which would drop extensions.
+  return reply.status(error.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body))
+}
+
+/** Translates what Fastify and its plugins throw into catalogue errors. */
+export function toAppError(error: unknown, request: FastifyRequest): AppError {
+  if (error instanceof AppError) return error
+  const money = moneyProblem(error)
+  if (money) return money
+  const fastifyError = error as Partial<FastifyError> & { validation?: unknown[] }
+  if (fastifyError.validation) {
+    return new InvalidRequest({
+      detail: fastifyError.message ?? 'invalid request',
+      errors: fastifyError.validation,
+    })
+  }
+  const code = fastifyError.code ?? ''
+  const status = fastifyError.statusCode ?? 500
+  if (status === 413 || code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new PayloadTooLarge()
+  if (status === 415 || code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return new UnsupportedMediaType({ contentType: String(request.headers['content-type'] ?? 'none') })
+  }
+  if (status === 429) {
+    const retryAfter = Number(fastifyError.message?.match(/(\d+)/)?.[1] ?? 60)
+    return new RateLimited({ retryAfterSeconds: retryAfter })
+  }
+  if (status === 400 && (code.startsWith('FST_ERR_CTP') || error instanceof SyntaxError)) {
+    return new MalformedBody({ detail: fastifyError.message ?? 'malformed body' })
+  }
+  if (status >= 400 && status < 500)
+    return new MalformedBody({ detail: fastifyError.message ?? 'bad request' })
+  return new InternalError()
+}
+
+/** Every error, 404 included, leaves as problem+json; a 5xx never shows its cause. */
+export function registerProblemHandlers(app: App): void {
+  app.setErrorHandler((error, request, reply) => {
+    const appError = toAppError(error, request)
+    if (appError.status >= 500) {
+      request.log.error({ err: error }, 'request failed')
+    } else if (!(error instanceof AppError)) {
+      request.log.info({ code: appError.code, reason: (error as Error).message }, 'request rejected')
+    }
+    return sendProblem(reply, appError)
+  })
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, new RouteNotFound({ method: request.method, url: request.url.split('?')[0] ?? '' })),
+  )
+}

@@ -1,0 +1,51 @@
+import { randomUUID } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import pg from 'pg'
+import { inject } from 'vitest'
+import {
+  createPostgresPool,
+  type DatabaseHandles,
+  kyselyOverPGlite,
+  kyselyOverPool,
+  openPGlite,
+} from '../src/db/database.js'
+import { databaseUrlFor, TEST_DATABASE_URL, testShape } from './shape.js'
+
+export interface TestDatabase extends DatabaseHandles {
+  /** The connection URL of a PostgreSQL test database (services shape only). */
+  url: string | null
+}
+
+/** A fresh, migrated database of the current shape; close() drops it. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  if (testShape() === 'embedded') {
+    const dump = await readFile(inject('pgliteTemplate'))
+    const pglite = await openPGlite({ loadDataDir: new Blob([dump]) })
+    const db = kyselyOverPGlite(pglite)
+    return { db, readDb: db, kind: 'pglite', url: null, close: () => db.destroy() }
+  }
+  const name = `coffer_test_${randomUUID().replaceAll('-', '').slice(0, 16)}`
+  await withAdmin((admin) => admin.query(`create database ${name} template ${inject('postgresTemplate')}`))
+  const url = databaseUrlFor(name)
+  const db = kyselyOverPool(createPostgresPool(url, 30))
+  return {
+    db,
+    readDb: db,
+    kind: 'postgres',
+    url,
+    close: async () => {
+      await db.destroy()
+      await withAdmin((admin) => admin.query(`drop database if exists ${name} with (force)`))
+    },
+  }
+}
+
+async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL })
+  await admin.connect()
+  try {
+    return await work(admin)
+  } finally {
+    await admin.end()
+  }
+}
