@@ -49,7 +49,7 @@ describe('loadConfig', () => {
 describe('docs/configuration.md', () => {
   it('lists exactly the variables of the schema, with their defaults', async () => {
     const markdown = await readFile('docs/configuration.md', 'utf8')
-    const rows = [...markdown.matchAll(/^\| `([A-Z0-9_]+)` \| ([^|]+) \|/gm)].map((m) => ({
+    const rows = [...markdown.matchAll(/^\| `([A-Z0-9_]+)` +\| ([^|]+) \|/gm)].map((m) => ({
       name: m[1],
       default: m[2]!.trim(),
     }))

@@ -1,10 +1,6 @@
 import { type Static, type TSchema, Type } from 'typebox'
 import { Value } from 'typebox/value'
 
-const LogLevel = Type.Union(
-  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
-)
-
 const PostgresUrl = Type.String({ pattern: '^postgres(ql)?://', description: 'a postgres:// URL' })
 
 /**
@@ -47,7 +43,18 @@ export const ConfigSchema = Type.Object({
   AMQP_URL: Type.Optional(
     Type.String({ pattern: '^amqps?://', description: 'RabbitMQ URL. Unset: the in-process event bus.' }),
   ),
-  LOG_LEVEL: { ...LogLevel, default: 'info', description: 'pino log level.' },
+  LOG_LEVEL: Type.Union(
+    [
+      Type.Literal('fatal'),
+      Type.Literal('error'),
+      Type.Literal('warn'),
+      Type.Literal('info'),
+      Type.Literal('debug'),
+      Type.Literal('trace'),
+      Type.Literal('silent'),
+    ],
+    { default: 'info', description: 'pino log level.' },
+  ),
   DB_CONNECT_RETRIES: Type.Integer({
     minimum: 0,
     default: 10,
@@ -63,7 +70,91 @@ export const ConfigSchema = Type.Object({
     default: 10000,
     description: 'How long in-flight requests may run after a shutdown signal, in milliseconds.',
   }),
+  IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({
+    minimum: 24,
+    default: 24,
+    description:
+      'How long an Idempotency-Key and its stored response are kept before the worker purges them.',
+  }),
+  REDIS_KEY_PREFIX: Type.String({
+    minLength: 1,
+    default: 'coffer:',
+    description: 'Prefix of every Redis key Coffer writes, so several deployments can share one Redis.',
+  }),
+  JWT_PRIVATE_KEY: Type.Optional(
+    Type.String({
+      pattern: '-----BEGIN PRIVATE KEY-----',
+      description:
+        'Ed25519 private key (PKCS#8 PEM; \\n escapes allowed) that signs access tokens. Unset: one is generated at first start and kept in the database.',
+    }),
+  ),
+  JWT_ISSUER: Type.String({
+    minLength: 1,
+    default: 'coffer',
+    description: 'The iss claim of access tokens.',
+  }),
+  JWT_AUDIENCE: Type.String({
+    minLength: 1,
+    default: 'coffer',
+    description: 'The aud claim of access tokens, required on every token Coffer accepts from itself.',
+  }),
+  ACCESS_TOKEN_TTL_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 86400,
+    default: 900,
+    description: 'Lifetime of an access token, in seconds.',
+  }),
+  REFRESH_TOKEN_TTL_SECONDS: Type.Integer({
+    minimum: 60,
+    default: 2592000,
+    description: 'Lifetime of a refresh token, in seconds; each refresh issues a new one.',
+  }),
+  AUTH_JWKS_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://',
+      description: 'JWKS of an external identity provider whose access tokens Coffer also accepts.',
+    }),
+  ),
+  AUTH_ISSUER: Type.Optional(
+    Type.String({ minLength: 1, description: 'The iss claim required on external tokens.' }),
+  ),
+  AUTH_AUDIENCE: Type.Optional(
+    Type.String({ minLength: 1, description: 'The aud claim required on external tokens.' }),
+  ),
+  AUTH_JWKS_COOLDOWN_SECONDS: Type.Integer({
+    minimum: 0,
+    default: 30,
+    description: 'Least time between two fetches of AUTH_JWKS_URL when tokens name an unknown kid.',
+  }),
+  COFFER_ADMIN_EMAIL: Type.Optional(
+    Type.String({ minLength: 3, description: 'Email of an admin created at start-up if absent.' }),
+  ),
+  COFFER_ADMIN_PASSWORD: Type.Optional(
+    Type.String({
+      minLength: 10,
+      maxLength: 256,
+      description: 'Password of that admin (10 to 256 characters); used only when the admin is created.',
+    }),
+  ),
+  RATE_LIMIT_AUTH_PER_MINUTE: Type.Integer({
+    minimum: 1,
+    default: 10,
+    description: 'Register, sign-in and refresh requests allowed per minute per IP, and per email.',
+  }),
+  TRUST_PROXY: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        "Proxies whose X-Forwarded-For names the client IP (used by rate limits): 'true', a hop count, or comma-separated addresses/CIDRs.",
+    }),
+  ),
 })
+
+/** Settings that mean something only together: one set without the others is a mistake. */
+const SETTINGS_SET_TOGETHER = [
+  ['AUTH_JWKS_URL', 'AUTH_ISSUER', 'AUTH_AUDIENCE'],
+  ['COFFER_ADMIN_EMAIL', 'COFFER_ADMIN_PASSWORD'],
+] as const
 
 export type Config = Static<typeof ConfigSchema>
 
@@ -107,6 +198,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
     raw[name] = value
   }
+  for (const group of SETTINGS_SET_TOGETHER) {
+    const missing = group.filter((name) => !env[name])
+    if (missing.length > 0 && missing.length < group.length) {
+      problems.push(`${missing.join(', ')}: must be set together with ${group.join(', ')}`)
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems)
   return Value.Default(ConfigSchema, raw) as Config
+}
+
+/** Fastify's trustProxy from TRUST_PROXY: unset trusts no proxy, so a client cannot pick its own IP. */
+export function trustProxyOf(
+  config: Pick<Config, 'TRUST_PROXY'>,
+): boolean | string | ((address: string, hop: number) => boolean) {
+  const setting = config.TRUST_PROXY?.trim()
+  if (!setting || setting === 'false') return false
+  if (setting === 'true') return true
+  if (!/^\d+$/.test(setting)) return setting
+  const hops = Number(setting)
+  return (_address, hop) => hop < hops
 }

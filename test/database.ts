@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import pg from 'pg'
 import { inject } from 'vitest'
 import {
+  closePGlite,
   createPostgresPool,
   type DatabaseHandles,
   kyselyOverPGlite,
@@ -22,7 +23,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     const dump = await readFile(inject('pgliteTemplate'))
     const pglite = await openPGlite({ loadDataDir: new Blob([dump]) })
     const db = kyselyOverPGlite(pglite)
-    return { db, readDb: db, kind: 'pglite', url: null, close: () => db.destroy() }
+    return { db, readDb: db, kind: 'pglite', url: null, close: () => closePGlite(db, pglite) }
   }
   const name = `coffer_test_${randomUUID().replaceAll('-', '').slice(0, 16)}`
   await withAdmin((admin) => admin.query(`create database ${name} template ${inject('postgresTemplate')}`))

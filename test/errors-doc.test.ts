@@ -12,7 +12,7 @@ async function importEveryErrorModule(): Promise<void> {
 }
 
 function documentedErrors(markdown: string) {
-  return [...markdown.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \| ([^|]+?) \|/gm)].map((m) => ({
+  return [...markdown.matchAll(/^\| `([a-z_]+)` +\| (\d{3}) +\| ([^|]+?) +\|/gm)].map((m) => ({
     code: m[1],
     status: Number(m[2]),
     title: m[3],

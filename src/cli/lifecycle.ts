@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events'
+import type { Server } from 'node:http'
 import type { Logger } from 'pino'
 
 export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const
@@ -11,10 +12,47 @@ export interface Stoppable {
   forceStop?(): void
 }
 
+/** How often the draining HTTP server closes connections that have fallen idle. */
+const IDLE_SWEEP_MS = 50
+
+export interface HttpApp {
+  server: Pick<Server, 'closeIdleConnections' | 'closeAllConnections'>
+  close(): PromiseLike<unknown>
+}
+
+/**
+ * The HTTP server as a shutdown part. Node closes idle keep-alive connections once, when the
+ * server starts closing; a connection whose request was still running then stays open after its
+ * response until the client hangs up (Fastify keeps idle sockets 72 s), which would hold the
+ * shutdown past its timeout and exit 1. So while draining, connections are closed as they fall idle.
+ */
+export function httpServerPart(app: HttpApp): Stoppable {
+  return {
+    name: 'http',
+    stop: async () => {
+      const sweeper = setInterval(() => app.server.closeIdleConnections(), IDLE_SWEEP_MS)
+      try {
+        await app.close()
+      } finally {
+        clearInterval(sweeper)
+      }
+    },
+    forceStop: () => app.server.closeAllConnections(),
+  }
+}
+
+const DEFAULT_FORCED_STOP_GRACE_MS = 2000
+
 export interface ShutdownOptions {
   /** In the order they stop: the HTTP server first, pools last. */
   parts: Stoppable[]
   timeoutMs: number
+  /**
+   * After the timeout has cut in-flight work, how long the parts still get to finish (closing
+   * pools cleanly) before the process exits 1 regardless: a part that never stops, such as a
+   * worker job stuck on a lock, must not keep the process alive forever.
+   */
+  forcedStopGraceMs?: number
   logger: Logger
   signals?: EventEmitter
   exit?: (code: number) => void
@@ -28,7 +66,13 @@ export function exitGracefullyOnSignals(options: ShutdownOptions): {
   shutdown: (reason: string) => Promise<void>
 } {
   const signals = options.signals ?? process
-  const exit = options.exit ?? ((code: number) => process.exit(code))
+  const exitProcess = options.exit ?? ((code: number) => process.exit(code))
+  let exited = false
+  const exit = (code: number) => {
+    if (exited) return
+    exited = true
+    exitProcess(code)
+  }
   let shuttingDown: Promise<void> | null = null
 
   const shutdown = (reason: string): Promise<void> => {
@@ -36,10 +80,15 @@ export function exitGracefullyOnSignals(options: ShutdownOptions): {
     options.logger.info({ reason, timeoutMs: options.timeoutMs }, 'shutting down')
     shuttingDown = (async () => {
       let timedOut = false
+      let graceTimer: NodeJS.Timeout | undefined
       const timer = setTimeout(() => {
         timedOut = true
         options.logger.error({ timeoutMs: options.timeoutMs }, 'shutdown timed out; cutting in-flight work')
         for (const part of options.parts) part.forceStop?.()
+        graceTimer = setTimeout(() => {
+          options.logger.error('parts still running after being cut; exiting without them')
+          exit(1)
+        }, options.forcedStopGraceMs ?? DEFAULT_FORCED_STOP_GRACE_MS)
       }, options.timeoutMs)
       let failed = false
       for (const part of options.parts) {
@@ -51,6 +100,7 @@ export function exitGracefullyOnSignals(options: ShutdownOptions): {
         }
       }
       clearTimeout(timer)
+      clearTimeout(graceTimer)
       options.logger.info('stopped')
       exit(timedOut || failed ? 1 : 0)
     })()

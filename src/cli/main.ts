@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { Command } from 'commander'
-import { runMigrations, runProcess } from './runtime.js'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/auth.schemas.js'
+import { runMigrations, runProcess, runVerify } from './runtime.js'
+import { runUsersCreate } from './users.js'
 
 const program = new Command()
   .name('coffer')
@@ -21,6 +23,22 @@ program
   .command('worker')
   .description('run background work only')
   .action(() => runProcess({ api: false, worker: true }))
+
+program
+  .command('verify')
+  .description('check every ledger invariant; exit 1 naming each violation')
+  .action(runVerify)
+
+program
+  .command('users')
+  .description('manage users')
+  .command('create')
+  .description('create a user with the given roles, e.g. the first admin')
+  .requiredOption('--email <email>', 'email address')
+  .requiredOption('--password <password>', `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`)
+  .option('--role <role...>', 'user, admin or service; repeatable', ['user'])
+  .option('--name <name>', 'display name')
+  .action(runUsersCreate)
 
 program.command('migrate').description('apply pending database migrations and exit').action(runMigrations)
 

@@ -5,10 +5,11 @@ import { type Config, ConfigError, loadConfig } from '../config.js'
 import { type Container, createContainer } from '../container.js'
 import { DatabaseUnreachable } from '../db/database.js'
 import { MigrationFailed, migrateToLatest } from '../db/migrate.js'
+import { LEDGER_CHECKS, verifyLedger } from '../ledger/verify.js'
 import { createLogger } from '../logger.js'
 import { workerJobs } from '../worker/jobs.js'
 import { createWorker } from '../worker/worker.js'
-import { exitGracefullyOnSignals, type Stoppable } from './lifecycle.js'
+import { exitGracefullyOnSignals, httpServerPart, type Stoppable } from './lifecycle.js'
 
 /** Reads config or exits 2 with a message naming each bad variable. */
 export function configOrExit(): Config {
@@ -30,6 +31,8 @@ export async function containerOrExit(config: Config, logger: Logger): Promise<C
   try {
     const container = await createContainer(config, logger)
     await migrateToLatest(container.database.db, logger)
+    // The signing key and the COFFER_ADMIN_EMAIL admin need the migrated tables.
+    await container.auth.prepare()
     return container
   } catch (error) {
     if (error instanceof DatabaseUnreachable || error instanceof MigrationFailed) {
@@ -56,11 +59,7 @@ export async function runProcess(options: RunOptions): Promise<void> {
   if (options.api) {
     const app = await buildApp(container)
     await app.listen({ port: config.PORT, host: config.HOST })
-    parts.push({
-      name: 'http',
-      stop: () => app.close(),
-      forceStop: () => app.server.closeAllConnections(),
-    })
+    parts.push(httpServerPart(app))
   }
   if (options.worker) {
     const worker = createWorker(workerJobs(container), logger)
@@ -77,4 +76,21 @@ export async function runMigrations(): Promise<void> {
   const container = await containerOrExit(config, logger)
   logger.info('database is at the latest migration')
   await container.close()
+}
+
+/** `coffer verify`: checks every ledger invariant; exits 1 naming each violation. */
+export async function runVerify(): Promise<void> {
+  const config = configOrExit()
+  const logger = createLogger({ LOG_LEVEL: config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL })
+  const container = await containerOrExit(config, logger)
+  const violations = await verifyLedger(container.database.db)
+  await container.close()
+  if (violations.length === 0) {
+    process.stdout.write(`verify: ok (${LEDGER_CHECKS.length} checks passed)\n`)
+    return
+  }
+  for (const violation of violations)
+    process.stdout.write(`verify: FAIL ${violation.check}: ${violation.detail}\n`)
+  process.stdout.write(`verify: ${violations.length} violation(s)\n`)
+  process.exitCode = 1
 }

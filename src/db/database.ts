@@ -34,8 +34,13 @@ function parseBigIntOrDecimal(value: string): bigint | string {
   return /^-?\d+$/.test(value) ? BigInt(value) : value
 }
 
-export function createPostgresPool(connectionString: string, max: number): pg.Pool {
-  return new pg.Pool({ connectionString, max, types: pgTypes })
+export function createPostgresPool(connectionString: string, max: number, logger?: Logger): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max, types: pgTypes })
+  // An idle client's connection can die (server restart, failover, admin kill). pg then emits
+  // 'error' on the pool, which without a listener would crash the process; the pool replaces
+  // the client on next use, so logging is all there is to do.
+  pool.on('error', (error) => logger?.warn({ err: error.message }, 'idle database connection lost'))
+  return pool
 }
 
 export async function openPGlite(options: { dataDir?: string; loadDataDir?: Blob }): Promise<PGlite> {
@@ -52,6 +57,15 @@ export async function openPGlite(options: { dataDir?: string; loadDataDir?: Blob
 
 export function kyselyOverPGlite(pglite: PGlite): Db {
   return new Kysely<Database>({ dialect: new PGliteDialect(pglite) })
+}
+
+/**
+ * Closes Kysely and the PGlite under it. Kysely's destroy() is a no-op until the first query has
+ * run, which would leave the PGlite open (and the database still answering) after close().
+ */
+export async function closePGlite(db: Db, pglite: PGlite): Promise<void> {
+  await db.destroy()
+  if (!pglite.closed) await pglite.close()
 }
 
 export function kyselyOverPool(pool: pg.Pool): Db {
@@ -115,9 +129,9 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
     const pglite = await openPGlite({ dataDir })
     const db = kyselyOverPGlite(pglite)
     options.logger.info({ dataDir }, 'using the embedded database (PGlite)')
-    return { db, readDb: db, kind: 'pglite', close: () => db.destroy() }
+    return { db, readDb: db, kind: 'pglite', close: () => closePGlite(db, pglite) }
   }
-  const pool = createPostgresPool(options.databaseUrl, options.poolSize)
+  const pool = createPostgresPool(options.databaseUrl, options.poolSize, options.logger)
   const db = kyselyOverPool(pool)
   const readPool = options.databaseReadUrl
     ? createPostgresPool(options.databaseReadUrl, options.poolSize)

@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto'
+import { sql } from 'kysely'
+import pg from 'pg'
+import { describe, expect, it } from 'vitest'
+import { databaseUrlFor, TEST_DATABASE_URL, testShape } from '../../test/shape.js'
+import {
+  closePGlite,
+  createPostgresPool,
+  type Db,
+  kyselyOverPGlite,
+  kyselyOverPool,
+  openPGlite,
+} from './database.js'
+import { migrateToLatest } from './migrate.js'
+import { migrations } from './migrations/index.js'
+
+interface EmptyDatabase {
+  /** What each of the two racing migrators connects through. */
+  first: Db
+  second: Db
+  close(): Promise<void>
+}
+
+/**
+ * A database with no tables at all, so the race covers creating the migration tables too.
+ * PostgreSQL: two pools, as two processes starting together would have. PGlite has one
+ * connection per process, so both migrators share it, as the API and worker of `coffer start` do.
+ */
+async function emptyDatabase(): Promise<EmptyDatabase> {
+  if (testShape() === 'embedded') {
+    const pglite = await openPGlite({})
+    const db = kyselyOverPGlite(pglite)
+    return { first: db, second: db, close: () => closePGlite(db, pglite) }
+  }
+  const name = `coffer_migrate_${randomUUID().replaceAll('-', '').slice(0, 16)}`
+  await withAdmin((admin) => admin.query(`create database ${name}`))
+  const first = kyselyOverPool(createPostgresPool(databaseUrlFor(name), 2))
+  const second = kyselyOverPool(createPostgresPool(databaseUrlFor(name), 2))
+  return {
+    first,
+    second,
+    close: async () => {
+      await first.destroy()
+      await second.destroy()
+      await withAdmin((admin) => admin.query(`drop database if exists ${name} with (force)`))
+    },
+  }
+}
+
+async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL })
+  await admin.connect()
+  try {
+    return await work(admin)
+  } finally {
+    await admin.end()
+  }
+}
+
+describe('migrateToLatest', () => {
+  it('applies each migration exactly once when two runs race on an empty database', async () => {
+    const database = await emptyDatabase()
+    try {
+      const outcomes = await Promise.all([migrateToLatest(database.first), migrateToLatest(database.second)])
+
+      const expected = Object.keys(migrations).sort()
+      const applied = outcomes
+        .flatMap((outcome) => outcome.results ?? [])
+        .filter((result) => result.status === 'Success')
+        .map((result) => result.migrationName)
+      expect(applied.sort()).toEqual(expected)
+
+      const recorded = await sql<{ name: string }>`select name from coffer_migrations order by name`.execute(
+        database.first,
+      )
+      expect(recorded.rows.map((row) => row.name)).toEqual(expected)
+
+      const again = await migrateToLatest(database.second)
+      expect(again.results).toEqual([])
+    } finally {
+      await database.close()
+    }
+  })
+})
