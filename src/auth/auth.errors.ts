@@ -13,3 +13,56 @@ export const Forbidden = defineError({
   title: 'Forbidden',
   detail: 'Your role does not allow this operation',
 })
+
+export const EmailTaken = defineError({
+  code: 'email_taken',
+  status: 409,
+  title: 'Email already registered',
+  detail: 'An account with this email already exists',
+})
+
+/** One answer for an unknown email and a wrong password, so sign-in does not reveal accounts. */
+export const InvalidCredentials = defineError({
+  code: 'invalid_credentials',
+  status: 401,
+  title: 'Invalid credentials',
+  detail: 'The email or password is incorrect',
+})
+
+/** One answer for unknown, expired, rotated and revoked refresh tokens. */
+export const InvalidRefreshToken = defineError({
+  code: 'invalid_refresh_token',
+  status: 401,
+  title: 'Invalid refresh token',
+  detail: 'The refresh token is not valid; sign in again',
+})
+
+export const ApiKeyNotFound = defineError<{ id: string }>({
+  code: 'api_key_not_found',
+  status: 404,
+  title: 'API key not found',
+  detail: (p) => `No API key ${p.id}`,
+})
+
+export const SessionNotFound = defineError<{ id: string }>({
+  code: 'session_not_found',
+  status: 404,
+  title: 'Session not found',
+  detail: (p) => `No session ${p.id}`,
+})
+
+export const NoSessionToEnd = defineError({
+  code: 'no_session',
+  status: 409,
+  title: 'No session to end',
+  detail: 'This credential has no session; revoke an API key with DELETE /api/v1/api-keys/{id}',
+})
+
+// The same entry as the wallets' pagination error (defineError accepts a code defined twice only
+// with the same meaning), so every list of the API rejects a bad cursor alike.
+export const InvalidCursor = defineError({
+  code: 'invalid_cursor',
+  status: 400,
+  title: 'Invalid cursor',
+  detail: 'The cursor is not one this API issued; start again without it',
+})

@@ -1,0 +1,226 @@
+import { Type } from 'typebox'
+import type { App } from '../app.js'
+import type { Container } from '../container.js'
+import { problemResponses } from '../http/problem.schemas.js'
+import { type Access, principalOf } from './access.js'
+import {
+  ApiKeyList,
+  ApiKeyListQuery,
+  CreateApiKeyBody,
+  CreatedApiKey,
+  IdParams,
+  Jwks,
+  Me,
+  RefreshBody,
+  RegisterBody,
+  SessionList,
+  SignInBody,
+  TokenPair,
+  User,
+} from './auth.schemas.js'
+import { authRateLimits } from './rate-limits.js'
+
+const ANY_PRINCIPAL: Access = ['user', 'admin', 'service']
+const ADMIN: Access = ['admin']
+const bearer = [{ bearer: [] }]
+const NoContent = Type.Null({ description: 'No content' })
+
+/** /auth/* and /api-keys, registered under /api/v1. */
+export async function authRoutes(app: App, container: Container): Promise<void> {
+  const { auth } = container
+  const limits = authRateLimits(app, container.config.RATE_LIMIT_AUTH_PER_MINUTE)
+  const tags = ['auth']
+
+  app.post(
+    '/auth/register',
+    {
+      config: { access: 'public' },
+      onRequest: limits.perIp,
+      preHandler: limits.perEmail,
+      schema: {
+        tags,
+        summary: 'Create a user account (role user)',
+        body: RegisterBody,
+        response: { 201: User, ...problemResponses(400, 409, 429) },
+      },
+    },
+    async (request, reply) => reply.status(201).send(await auth.register(request.body)),
+  )
+
+  app.post(
+    '/auth/sign-in',
+    {
+      config: { access: 'public' },
+      onRequest: limits.perIp,
+      preHandler: limits.perEmail,
+      schema: {
+        tags,
+        summary: 'Exchange email and password for an access token and a refresh token',
+        description:
+          'A wrong password and an unknown email give the same 401 invalid_credentials. Rate limited per IP and per email.',
+        body: SignInBody,
+        response: { 200: TokenPair, ...problemResponses(400, 401, 429) },
+      },
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store')
+      return auth.signIn(request.body)
+    },
+  )
+
+  app.post(
+    '/auth/refresh',
+    {
+      config: { access: 'public' },
+      onRequest: limits.perIp,
+      schema: {
+        tags,
+        summary: 'Exchange a refresh token for a new pair; the old refresh token stops working',
+        description:
+          'Presenting a refresh token that was already exchanged revokes its whole session (reuse detection).',
+        body: RefreshBody,
+        response: { 200: TokenPair, ...problemResponses(400, 401, 429) },
+      },
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store')
+      return auth.refresh(request.body.refreshToken)
+    },
+  )
+
+  app.post(
+    '/auth/sign-out',
+    {
+      config: { access: ANY_PRINCIPAL },
+      schema: {
+        tags,
+        summary: 'End the session of the bearer token: its refresh and access tokens stop working',
+        security: bearer,
+        response: { 204: NoContent, ...problemResponses(401, 409) },
+      },
+    },
+    async (request, reply) => {
+      await auth.signOut(principalOf(request))
+      return reply.status(204).send(null)
+    },
+  )
+
+  app.get(
+    '/auth/me',
+    {
+      config: { access: ANY_PRINCIPAL },
+      schema: {
+        tags,
+        summary: 'The caller: a user or an API key, with its roles',
+        security: bearer,
+        response: { 200: Me, ...problemResponses(401) },
+      },
+    },
+    async (request) => auth.me(principalOf(request)),
+  )
+
+  app.get(
+    '/auth/sessions',
+    {
+      config: { access: ANY_PRINCIPAL },
+      schema: {
+        tags,
+        summary: "The caller's active sessions (signed-in devices)",
+        security: bearer,
+        response: { 200: SessionList, ...problemResponses(401) },
+      },
+    },
+    async (request) => ({ items: await auth.listSessions(principalOf(request)) }),
+  )
+
+  app.delete(
+    '/auth/sessions/:id',
+    {
+      config: { access: ANY_PRINCIPAL },
+      schema: {
+        tags,
+        summary: 'Sign out one of your sessions; a session of someone else is 404',
+        security: bearer,
+        params: IdParams,
+        response: { 204: NoContent, ...problemResponses(400, 401, 404) },
+      },
+    },
+    async (request, reply) => {
+      await auth.revokeSession(principalOf(request), request.params.id)
+      return reply.status(204).send(null)
+    },
+  )
+
+  const apiKeyTags = ['api-keys']
+
+  app.post(
+    '/api-keys',
+    {
+      config: { access: ADMIN },
+      schema: {
+        tags: apiKeyTags,
+        summary: 'Create an API key for a service; the key is in this response only',
+        security: bearer,
+        body: CreateApiKeyBody,
+        response: { 201: CreatedApiKey, ...problemResponses(400, 401, 403) },
+      },
+    },
+    async (request, reply) => {
+      const key = await auth.createApiKey({ ...request.body, createdBy: principalOf(request).userId })
+      reply.header('cache-control', 'no-store')
+      return reply.status(201).send(key)
+    },
+  )
+
+  app.get(
+    '/api-keys',
+    {
+      config: { access: ADMIN },
+      schema: {
+        tags: apiKeyTags,
+        summary: 'API keys, newest first, without their secrets',
+        security: bearer,
+        querystring: ApiKeyListQuery,
+        response: { 200: ApiKeyList, ...problemResponses(400, 401, 403) },
+      },
+    },
+    async (request) => auth.listApiKeys({ limit: request.query.limit ?? 50, cursor: request.query.cursor }),
+  )
+
+  app.delete(
+    '/api-keys/:id',
+    {
+      config: { access: ADMIN },
+      schema: {
+        tags: apiKeyTags,
+        summary: 'Revoke an API key; requests with it are refused from now on',
+        security: bearer,
+        params: IdParams,
+        response: { 204: NoContent, ...problemResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      await auth.revokeApiKey(request.params.id)
+      return reply.status(204).send(null)
+    },
+  )
+}
+
+/** GET /.well-known/jwks.json, at the root so other services find it where they expect it. */
+export async function jwksRoutes(app: App, container: Container): Promise<void> {
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['auth'],
+        summary: "The public keys that verify Coffer's access tokens",
+        response: { 200: Jwks },
+      },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=300')
+      return container.auth.jwks()
+    },
+  )
+}

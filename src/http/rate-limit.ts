@@ -1,0 +1,19 @@
+import rateLimit from '@fastify/rate-limit'
+import type { Redis } from 'ioredis'
+import type { App } from '../app.js'
+import { RateLimited } from './http.errors.js'
+
+/**
+ * @fastify/rate-limit for any route that asks for it (`config.rateLimit`, or `app.createRateLimit`);
+ * none is limited by default. Counters live in Redis when there is one, so every process shares
+ * them; otherwise in memory.
+ */
+export async function registerRateLimits(app: App, redis: Redis | null): Promise<void> {
+  await app.register(rateLimit, {
+    global: false,
+    ...(redis ? { redis, nameSpace: 'rate-limit:' } : {}),
+    // Thrown by the plugin after it has set Retry-After; the problem handler renders it.
+    errorResponseBuilder: (_request, context) =>
+      new RateLimited({ retryAfterSeconds: Math.max(1, Math.ceil(context.ttl / 1000)) }),
+  })
+}
