@@ -8,10 +8,18 @@ import {
 } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import { registerAccessControl } from './auth/access.js'
+import { authRoutes, jwksRoutes } from './auth/auth.routes.js'
+import { trustProxyOf } from './config.js'
 import type { Container } from './container.js'
+import { currencyRoutes } from './currencies/currencies.routes.js'
+import { fxRoutes } from './fx/fx.routes.js'
 import { healthRoutes } from './http/health.routes.js'
+import { ServiceUnavailable } from './http/http.errors.js'
 import { registerProblemHandlers } from './http/problem-handler.js'
+import { registerRateLimits } from './http/rate-limit.js'
 import { REQUEST_ID_HEADER, requestIdFor } from './http/request-id.js'
+import { paymentRoutes } from './payments/payments.routes.js'
+import { walletRoutes } from './wallets/wallets.routes.js'
 
 export type App = FastifyInstance<
   Server,
@@ -30,12 +38,25 @@ export async function buildApp(container: Container): Promise<App> {
     genReqId: requestIdFor,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     bodyLimit: 1024 * 1024,
-    return503OnClosing: true,
+    // Requests that arrive while closing get a problem+json 503 from the hook below instead.
+    return503OnClosing: false,
+    trustProxy: trustProxyOf(container.config),
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
 
+  // JSON only: any other body type is a 415 problem, not a string handed to a route.
+  app.removeContentTypeParser('text/plain')
+
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
   app.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id)
+    if (closing) {
+      reply.header('connection', 'close')
+      throw new ServiceUnavailable({ detail: 'The server is shutting down; retry on another instance' })
+    }
   })
   registerProblemHandlers(app)
   registerAccessControl(app, container.authenticator)
@@ -61,10 +82,17 @@ export async function buildApp(container: Container): Promise<App> {
     },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
+  await registerRateLimits(app, container.redis)
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () =>
     app.swagger(),
   )
 
   await app.register(async (scope) => healthRoutes(scope, container.healthChecks))
+  await app.register(async (scope) => jwksRoutes(scope, container))
+  await app.register(async (scope) => authRoutes(scope, container), { prefix: '/api/v1' })
+  await app.register(async (scope) => walletRoutes(scope, container), { prefix: '/api/v1' })
+  await app.register(async (scope) => paymentRoutes(scope, container), { prefix: '/api/v1' })
+  await app.register(async (scope) => currencyRoutes(scope, container), { prefix: '/api/v1' })
+  await app.register(async (scope) => fxRoutes(scope, container), { prefix: '/api/v1' })
   return app
 }

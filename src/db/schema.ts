@@ -2,5 +2,9 @@
  * The database as Kysely sees it: each module declares its own tables and this interface joins
  * them, so modules never need each other's table types.
  */
-// biome-ignore lint/suspicious/noEmptyInterface: modules extend this as they add tables
-export interface Database {}
+import type { AuthTables } from '../auth/auth.tables.js'
+import type { CurrenciesTables } from '../currencies/currencies.tables.js'
+import type { FxTables } from '../fx/fx.tables.js'
+import type { LedgerTables } from '../ledger/ledger.tables.js'
+
+export interface Database extends AuthTables, LedgerTables, CurrenciesTables, FxTables {}

@@ -1,7 +1,57 @@
 import type { Container } from '../container.js'
+import { CURRENCY_RELOAD_INTERVAL_MS } from '../currencies/currencies.service.js'
+import { releaseOverdueHolds } from '../ledger/holds.js'
+import { foldSystemBalances } from '../ledger/system-balances.js'
 import type { WorkerJob } from './worker.js'
 
+const HOUR_MS = 3_600_000
+
 /** Every background job of the worker; modules add theirs here. */
-export function workerJobs(_container: Container): WorkerJob[] {
-  return []
+export function workerJobs(container: Container): WorkerJob[] {
+  const { db } = container.database
+  return [
+    {
+      // Amounts of custom assets (USDT, ...) are parsed and formatted with decimals that an API
+      // process may have defined after this one started.
+      name: 'reload-currencies',
+      intervalMs: CURRENCY_RELOAD_INTERVAL_MS,
+      run: () => container.currencyService.load(),
+    },
+    {
+      name: 'fold-system-balances',
+      intervalMs: 1000,
+      run: async () => {
+        const folded = await foldSystemBalances(db)
+        if (folded > 0) container.logger.debug({ folded }, 'system balances folded')
+      },
+    },
+    {
+      name: 'expire-holds',
+      intervalMs: 5000,
+      run: async () => {
+        const released = await releaseOverdueHolds(db, container.ledger)
+        if (released > 0) container.logger.info({ released }, 'expired holds released')
+      },
+    },
+    {
+      name: 'purge-idempotency-keys',
+      intervalMs: 10 * 60_000,
+      run: async () => {
+        const cutoff = new Date(Date.now() - container.config.IDEMPOTENCY_KEY_TTL_HOURS * HOUR_MS)
+        const purged = await container.idempotency.purgeOlderThan(cutoff)
+        if (purged > 0) container.logger.info({ purged }, 'expired idempotency keys purged')
+      },
+    },
+    {
+      // The access-token denylist and refresh tokens only matter until the tokens expire.
+      name: 'purge-expired-credentials',
+      intervalMs: 10 * 60_000,
+      run: async () => {
+        const purged = await container.auth.purgeExpired()
+        if (purged.deniedTokens + purged.refreshTokens > 0) {
+          container.logger.info(purged, 'expired denylist entries and refresh tokens purged')
+        }
+      },
+    },
+  ]
 }

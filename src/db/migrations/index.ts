@@ -1,5 +1,9 @@
 import type { Migration } from 'kysely'
 import * as m0001 from './0001_foundation.js'
+import * as m0002 from './0002_auth.js'
+import * as m0003 from './0003_ledger.js'
+import * as m0004 from './0004_holds.js'
+import * as m0005 from './0005_currencies_fx.js'
 
 /**
  * Forward-only, in order. Listed here rather than read from disk so the same set runs from
@@ -7,4 +11,8 @@ import * as m0001 from './0001_foundation.js'
  */
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
+  '0002_auth': m0002,
+  '0003_ledger': m0003,
+  '0004_holds': m0004,
+  '0005_currencies_fx': m0005,
 }

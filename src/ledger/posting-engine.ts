@@ -1,0 +1,481 @@
+import { sql, type Transaction } from 'kysely'
+import { uuidv7 } from 'uuidv7'
+import type { Database } from '../db/schema.js'
+import type { OutboxEvent } from '../events/outbox.js'
+import type { AppError } from '../http/errors.js'
+import { type CurrencyRegistry, formatAmount } from '../money/index.js'
+import { claimExpiredHolds, settleHolds } from './holds.js'
+import {
+  AmountTooLarge,
+  InsufficientFunds,
+  LedgerCurrencyMismatch,
+  WalletClosed,
+  WalletFrozen,
+  WalletNotFound,
+} from './ledger.errors.js'
+import { type SystemAccountRef, systemAccountId } from './system-accounts.js'
+
+export type Trx = Transaction<Database>
+
+export const TRANSACTION_TYPES = [
+  'deposit',
+  'withdrawal',
+  'transfer',
+  'purchase',
+  'hold',
+  'capture',
+  'void',
+  'reversal',
+  'exchange',
+  'points_earn',
+  'points_spend',
+  'points_adjust',
+  'points_expire',
+] as const
+export type TransactionType = (typeof TRANSACTION_TYPES)[number]
+
+/** A wallet by id, or a system account by name and currency. */
+export type LegAccount = { wallet: string } | { system: SystemAccountRef }
+
+/** One side of a posting: a signed amount, negative for a debit. */
+export interface Leg {
+  account: LegAccount
+  currency: string
+  amount: bigint
+}
+
+export interface PostingRequest {
+  /** Set when the caller must know the id before posting (e.g. to link a hold to it). */
+  id?: string
+  type: TransactionType
+  /** The headline amount and currency of the transaction (the debited side of an exchange). */
+  currency: string
+  amount: bigint
+  legs: Leg[]
+  /** Changes to the held amount of wallets: + when a hold is placed, - when it is released. */
+  pendingChanges?: { walletId: string; delta: bigint }[]
+  reference?: string | null
+  description?: string | null
+  metadata?: Record<string, unknown> | null
+  reversesId?: string | null
+  flags?: string[]
+  /** Wallets this posting may take below their floor (an admin's forced reversal). */
+  overdraftAllowed?: string[]
+  /** A pure release of held money (void, expiry) goes through even on a frozen wallet. */
+  releaseOnly?: boolean
+  /** Checked on the locked wallets before anything else, e.g. that the caller owns the source. */
+  authorize?: (wallets: ReadonlyMap<string, LockedWallet>) => AppError | null
+  /** Events to write to the outbox with the transaction. */
+  events?: (posted: PostedTransaction) => OutboxEvent[]
+}
+
+export interface PostedEntry {
+  accountId: string
+  walletId: string | null
+  systemName: string | null
+  currency: string
+  amount: bigint
+  balanceAfter: bigint | null
+}
+
+export interface PostedTransaction {
+  id: string
+  type: TransactionType
+  status: string
+  currency: string
+  amount: bigint
+  reference: string | null
+  description: string | null
+  metadata: Record<string, unknown> | null
+  reversesId: string | null
+  flags: string[]
+  createdAt: Date
+  entries: PostedEntry[]
+}
+
+/** A wallet row as the engine sees it while holding its lock. */
+export interface LockedWallet {
+  id: string
+  userId: string
+  currency: string
+  balance: bigint
+  pending: bigint
+  floor: bigint
+  status: 'active' | 'frozen' | 'closed'
+}
+
+export type PostingOutcome = { ok: true; posted: PostedTransaction } | { ok: false; error: AppError }
+
+const NUMERIC_LIMIT = 10n ** 38n
+
+function walletIdsOf(request: PostingRequest): string[] {
+  const ids = request.legs.flatMap((leg) => ('wallet' in leg.account ? [leg.account.wallet] : []))
+  for (const change of request.pendingChanges ?? []) ids.push(change.walletId)
+  return ids
+}
+
+function assertBalanced(request: PostingRequest): void {
+  const sums = new Map<string, bigint>()
+  for (const leg of request.legs) {
+    if (leg.amount === 0n) throw new Error(`posting ${request.type} has a zero leg`)
+    sums.set(leg.currency, (sums.get(leg.currency) ?? 0n) + leg.amount)
+  }
+  for (const [currency, sum] of sums) {
+    if (sum !== 0n) throw new Error(`posting ${request.type} does not balance in ${currency}: ${sum}`)
+  }
+}
+
+/**
+ * Locks the wallets in ascending id order (every writer does, so two transfers in opposite
+ * directions cannot deadlock) and returns their current state, and which of them have a pending
+ * hold past its expiry that must be released before anything else is checked.
+ */
+export async function lockWallets(
+  trx: Trx,
+  walletIds: string[],
+): Promise<{ wallets: Map<string, LockedWallet>; withExpiredHolds: string[] }> {
+  const ids = [...new Set(walletIds)].sort()
+  const wallets = new Map<string, LockedWallet>()
+  const withExpiredHolds: string[] = []
+  if (ids.length === 0) return { wallets, withExpiredHolds }
+  const { rows } = await sql<{
+    id: string
+    user_id: string
+    currency: string
+    balance: bigint
+    pending: bigint
+    floor: bigint
+    status: LockedWallet['status']
+    expired_holds: boolean
+  }>`
+    select a.id, a.user_id, a.currency, a.balance, a.pending, a.floor, a.status,
+      a.pending > 0 and exists (
+        select 1 from holds h
+        where h.wallet_id = a.id and h.status = 'pending' and h.expires_at <= statement_timestamp()
+      ) as expired_holds
+    from accounts a where a.id = any(${ids}::uuid[]) and a.kind = 'wallet'
+    order by a.id for update of a
+  `.execute(trx)
+  for (const row of rows) {
+    wallets.set(row.id, {
+      id: row.id,
+      userId: row.user_id,
+      currency: row.currency,
+      balance: row.balance,
+      pending: row.pending,
+      floor: row.floor,
+      status: row.status,
+    })
+    if (row.expired_holds) withExpiredHolds.push(row.id)
+  }
+  return { wallets, withExpiredHolds }
+}
+
+/**
+ * Applies one request to the in-memory wallet states, or says why it cannot be applied. The
+ * states are only replaced when every check passed, so a refused request changes nothing.
+ */
+function applyToWallets(
+  request: PostingRequest,
+  wallets: Map<string, LockedWallet>,
+  format: FormatAmount,
+): { ok: true; next: Map<string, LockedWallet>; entries: PostedEntry[] } | { ok: false; error: AppError } {
+  const next = new Map<string, LockedWallet>()
+  const current = (id: string): LockedWallet | undefined => next.get(id) ?? wallets.get(id)
+  const entries: PostedEntry[] = []
+  const decreased = new Set<string>()
+
+  const refused = request.authorize?.(wallets)
+  if (refused) return { ok: false, error: refused }
+  for (const walletId of walletIdsOf(request)) {
+    const wallet = current(walletId)
+    if (!wallet) return { ok: false, error: new WalletNotFound({ walletId }) }
+    if (wallet.status === 'frozen' && !request.releaseOnly)
+      return { ok: false, error: new WalletFrozen({ walletId }) }
+    if (wallet.status === 'closed') return { ok: false, error: new WalletClosed({ walletId }) }
+  }
+
+  for (const leg of request.legs) {
+    if (leg.amount >= NUMERIC_LIMIT || -leg.amount >= NUMERIC_LIMIT)
+      return { ok: false, error: new AmountTooLarge() }
+    if ('system' in leg.account) {
+      entries.push({
+        accountId: systemAccountId(leg.account.system),
+        walletId: null,
+        systemName: leg.account.system.name,
+        currency: leg.currency,
+        amount: leg.amount,
+        balanceAfter: null,
+      })
+      continue
+    }
+    const walletId = leg.account.wallet
+    const wallet = current(walletId)!
+    if (wallet.currency !== leg.currency) {
+      return {
+        ok: false,
+        error: new LedgerCurrencyMismatch({ walletId, expected: wallet.currency, actual: leg.currency }),
+      }
+    }
+    const balance = wallet.balance + leg.amount
+    if (balance >= NUMERIC_LIMIT || -balance >= NUMERIC_LIMIT)
+      return { ok: false, error: new AmountTooLarge() }
+    if (leg.amount < 0n) decreased.add(walletId)
+    next.set(walletId, { ...wallet, balance })
+    entries.push({
+      accountId: walletId,
+      walletId,
+      systemName: null,
+      currency: leg.currency,
+      amount: leg.amount,
+      balanceAfter: balance,
+    })
+  }
+
+  for (const change of request.pendingChanges ?? []) {
+    const wallet = current(change.walletId)!
+    const pending = wallet.pending + change.delta
+    if (pending < 0n) throw new Error(`pending of wallet ${change.walletId} would go below zero`)
+    if (change.delta > 0n) decreased.add(change.walletId)
+    next.set(change.walletId, { ...wallet, pending })
+  }
+
+  // Only a wallet whose available amount went down is held to its floor: a deposit into (or a
+  // capture that releases part of a hold on) a wallet a forced reversal left below zero must
+  // still go through.
+  for (const walletId of decreased) {
+    if (request.overdraftAllowed?.includes(walletId)) continue
+    const before = wallets.get(walletId)!
+    const after = current(walletId)!
+    const available = after.balance - after.pending
+    if (available < after.floor && available < before.balance - before.pending) {
+      const requested = before.balance - before.pending - available
+      return {
+        ok: false,
+        error: new InsufficientFunds({
+          walletId,
+          currency: after.currency,
+          available: format(before.balance - before.pending, after.currency),
+          requested: format(requested, after.currency),
+        }),
+      }
+    }
+  }
+  return { ok: true, next, entries }
+}
+
+export type FormatAmount = (minor: bigint, currency: string) => string
+
+/**
+ * The only code that changes balances. Posts a batch of requests in the caller's database
+ * transaction: one lock statement for every wallet involved, one write statement for every
+ * row. Each request succeeds or fails on its own; a failed one leaves no trace. (A request is a
+ * batch of one today; the shape lets concurrent requests share one database transaction later.)
+ *
+ * System accounts are never locked or updated here: their movements go to
+ * system_balance_deltas, which the worker folds into their balance.
+ */
+export class PostingEngine {
+  private readonly format: FormatAmount
+
+  constructor(currencies: CurrencyRegistry) {
+    this.format = (minor, code) => formatAmount(minor, currencies.require(code))
+  }
+
+  async post(trx: Trx, requested: PostingRequest[]): Promise<PostingOutcome[]> {
+    return (await this.postLocking(trx, requested, [])).outcomes
+  }
+
+  /** Releases every overdue hold of these wallets; the worker calls it for wallets nobody touches. */
+  async releaseExpiredHolds(trx: Trx, walletIds: string[]): Promise<number> {
+    return (await this.postLocking(trx, [], walletIds)).released
+  }
+
+  private async postLocking(
+    trx: Trx,
+    requested: PostingRequest[],
+    alsoLock: string[],
+  ): Promise<{ outcomes: PostingOutcome[]; released: number }> {
+    for (const request of requested) assertBalanced(request)
+    const locked = await lockWallets(trx, [...requested.flatMap(walletIdsOf), ...alsoLock])
+    let wallets = locked.wallets
+    // Lazy expiry: an overdue hold is released before the wallet is checked, so money that is
+    // no longer reserved never causes an insufficient_funds.
+    const releases =
+      locked.withExpiredHolds.length > 0
+        ? await claimExpiredHolds(trx, locked.withExpiredHolds, this.format)
+        : []
+    const requests = [...releases.map((r) => r.request), ...requested]
+    const outcomes: PostingOutcome[] = []
+    const accepted: { request: PostingRequest; posted: PostedTransaction }[] = []
+    const touched = new Set<string>()
+
+    for (const request of requests) {
+      const applied = applyToWallets(request, wallets, this.format)
+      if (!applied.ok) {
+        outcomes.push(applied)
+        continue
+      }
+      wallets = new Map([...wallets, ...applied.next])
+      for (const id of applied.next.keys()) touched.add(id)
+      const posted: PostedTransaction = {
+        id: request.id ?? uuidv7(),
+        type: request.type,
+        status: 'posted',
+        currency: request.currency,
+        amount: request.amount,
+        reference: request.reference ?? null,
+        description: request.description ?? null,
+        metadata: request.metadata ?? null,
+        reversesId: request.reversesId ?? null,
+        flags: request.flags ?? [],
+        createdAt: new Date(0),
+        entries: applied.entries,
+      }
+      accepted.push({ request, posted })
+      outcomes.push({ ok: true, posted })
+    }
+    const failedRelease = outcomes.slice(0, releases.length).find((o) => !o.ok)
+    if (failedRelease && !failedRelease.ok)
+      throw new Error(`releasing an expired hold failed: ${failedRelease.error.code}`)
+    if (accepted.length === 0) return { outcomes: outcomes.slice(releases.length), released: 0 }
+
+    const createdAt = await writePostings(
+      trx,
+      accepted,
+      [...touched].map((id) => wallets.get(id)!),
+    )
+    for (const { posted } of accepted) posted.createdAt = createdAt
+    if (releases.length > 0) await settleHolds(trx, releases, 'expired')
+    return { outcomes: outcomes.slice(releases.length), released: releases.length }
+  }
+
+  /** Posts one request; a refused request throws its error. */
+  async postOne(trx: Trx, request: PostingRequest): Promise<PostedTransaction> {
+    const [outcome] = await this.post(trx, [request])
+    if (!outcome!.ok) throw outcome!.error
+    return outcome!.posted
+  }
+}
+
+async function writePostings(
+  trx: Trx,
+  accepted: { request: PostingRequest; posted: PostedTransaction }[],
+  walletStates: LockedWallet[],
+): Promise<Date> {
+  // The events built below carry the transaction's createdAt, so the instant is read first. It is
+  // read after the wallet locks were granted, so per wallet it never goes backwards, and stored
+  // as read (to the millisecond, as the API shows it), so `balance?at=<createdAt>` includes it.
+  const { rows: clock } = await sql<{ now: Date }>`select statement_timestamp() as now`.execute(trx)
+  const createdAt = clock[0]!.now
+  for (const { posted } of accepted) posted.createdAt = createdAt
+  const systemAccounts = new Map<string, { name: string; currency: string }>()
+  const tx = { id: [] as string[], type: [] as string[], currency: [] as string[], amount: [] as string[] }
+  const txText = { reference: [] as (string | null)[], description: [] as (string | null)[] }
+  const txMeta = {
+    metadata: [] as (string | null)[],
+    reverses: [] as (string | null)[],
+    flags: [] as string[],
+  }
+  const entry = {
+    tx: [] as string[],
+    account: [] as string[],
+    currency: [] as string[],
+    amount: [] as string[],
+    balanceAfter: [] as (string | null)[],
+  }
+  const delta = { account: [] as string[], amount: [] as string[] }
+  const event = {
+    id: [] as string[],
+    type: [] as string[],
+    aggregateType: [] as string[],
+    aggregateId: [] as string[],
+    payload: [] as string[],
+  }
+
+  for (const { request, posted } of accepted) {
+    tx.id.push(posted.id)
+    tx.type.push(posted.type)
+    tx.currency.push(posted.currency)
+    tx.amount.push(posted.amount.toString())
+    txText.reference.push(posted.reference)
+    txText.description.push(posted.description)
+    txMeta.metadata.push(posted.metadata === null ? null : JSON.stringify(posted.metadata))
+    txMeta.reverses.push(posted.reversesId)
+    txMeta.flags.push(posted.flags.join(','))
+    for (const e of posted.entries) {
+      entry.tx.push(posted.id)
+      entry.account.push(e.accountId)
+      entry.currency.push(e.currency)
+      entry.amount.push(e.amount.toString())
+      entry.balanceAfter.push(e.balanceAfter === null ? null : e.balanceAfter.toString())
+      if (e.systemName !== null) {
+        systemAccounts.set(e.accountId, { name: e.systemName, currency: e.currency })
+        delta.account.push(e.accountId)
+        delta.amount.push(e.amount.toString())
+      }
+    }
+    for (const ev of request.events?.(posted) ?? []) {
+      event.id.push(ev.id)
+      event.type.push(ev.type)
+      event.aggregateType.push(ev.aggregateType)
+      event.aggregateId.push(ev.aggregateId)
+      event.payload.push(JSON.stringify(ev.payload, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)))
+    }
+  }
+  const system = {
+    id: [...systemAccounts.keys()],
+    name: [...systemAccounts.values()].map((s) => s.name),
+    currency: [...systemAccounts.values()].map((s) => s.currency),
+  }
+  const wallet = {
+    id: walletStates.map((w) => w.id),
+    balance: walletStates.map((w) => w.balance.toString()),
+    pending: walletStates.map((w) => w.pending.toString()),
+  }
+
+  // One statement writes everything: fewer round trips inside the lock window is what lets
+  // concurrent writers of the same wallet go faster. Arrays keep its text the same for any
+  // batch size, so PostgreSQL can reuse its plan.
+  await sql`
+    with new_system_accounts as (
+      insert into accounts (id, kind, name, currency)
+      select id, 'system', name, currency
+      from unnest(${system.id}::uuid[], ${system.name}::text[], ${system.currency}::text[]) as s(id, name, currency)
+      on conflict do nothing
+    ), new_transactions as (
+      insert into transactions (id, type, currency, amount, reference, description, metadata, reverses_id, flags, created_at)
+      select id, type, currency, amount, reference, description, metadata, reverses_id,
+        case when flags = '' then '{}'::text[] else string_to_array(flags, ',') end, ${createdAt}::timestamptz
+      from unnest(
+        ${tx.id}::uuid[], ${tx.type}::text[], ${tx.currency}::text[], ${tx.amount}::numeric[],
+        ${txText.reference}::text[], ${txText.description}::text[], ${txMeta.metadata}::jsonb[],
+        ${txMeta.reverses}::uuid[], ${txMeta.flags}::text[]
+      ) as t(id, type, currency, amount, reference, description, metadata, reverses_id, flags)
+    ), new_entries as (
+      insert into entries (transaction_id, account_id, currency, amount, balance_after, created_at)
+      select transaction_id, account_id, currency, amount, balance_after, ${createdAt}::timestamptz
+      from unnest(
+        ${entry.tx}::uuid[], ${entry.account}::uuid[], ${entry.currency}::text[], ${entry.amount}::numeric[],
+        ${entry.balanceAfter}::numeric[]
+      ) with ordinality as e(transaction_id, account_id, currency, amount, balance_after, position)
+      order by position
+    ), new_deltas as (
+      insert into system_balance_deltas (account_id, amount)
+      select account_id, amount from unnest(${delta.account}::uuid[], ${delta.amount}::numeric[]) as d(account_id, amount)
+    ), wallet_updates as (
+      update accounts a set balance = w.balance, pending = w.pending, updated_at = statement_timestamp()
+      from unnest(${wallet.id}::uuid[], ${wallet.balance}::numeric[], ${wallet.pending}::numeric[]) as w(id, balance, pending)
+      where a.id = w.id
+    ), new_events as (
+      insert into outbox (id, type, aggregate_type, aggregate_id, payload)
+      select id, type, aggregate_type, aggregate_id, payload
+      from unnest(
+        ${event.id}::uuid[], ${event.type}::text[], ${event.aggregateType}::text[], ${event.aggregateId}::text[],
+        ${event.payload}::jsonb[]
+      ) as o(id, type, aggregate_type, aggregate_id, payload)
+    )
+    select 1
+  `.execute(trx)
+  return createdAt
+}

@@ -1,0 +1,242 @@
+import { sql } from 'kysely'
+import type { Db } from '../db/database.js'
+import type { OutboxEvent } from '../events/outbox.js'
+import type { Trx } from '../ledger/posting-engine.js'
+
+/** Reads run on the primary or the replica, writes inside the caller's transaction. */
+type Queryable = Db | Trx
+
+export interface WalletRow {
+  id: string
+  user_id: string
+  currency: string
+  balance: bigint
+  pending: bigint
+  status: 'active' | 'frozen' | 'closed'
+  created_at: Date
+  updated_at: Date
+}
+
+const walletColumns = [
+  'id',
+  'user_id',
+  'currency',
+  'balance',
+  'pending',
+  'status',
+  'created_at',
+  'updated_at',
+] as const
+
+export async function insertWalletIfAbsent(
+  db: Queryable,
+  wallet: { id: string; userId: string; currency: string },
+): Promise<WalletRow | null> {
+  const { rows } = await sql<WalletRow>`
+    insert into accounts (id, kind, user_id, currency, floor)
+    values (${wallet.id}, 'wallet', ${wallet.userId}, ${wallet.currency}, 0)
+    on conflict (user_id, currency) where kind = 'wallet' do nothing
+    returning id, user_id, currency, balance, pending, status, created_at, updated_at
+  `.execute(db)
+  return rows[0] ?? null
+}
+
+export async function findWallet(db: Queryable, id: string): Promise<WalletRow | undefined> {
+  const row = await db
+    .selectFrom('accounts')
+    .select(walletColumns)
+    .where('id', '=', id)
+    .where('kind', '=', 'wallet')
+    .executeTakeFirst()
+  return row as WalletRow | undefined
+}
+
+export async function findWalletOfUser(
+  db: Queryable,
+  userId: string,
+  currency: string,
+): Promise<WalletRow | undefined> {
+  const row = await db
+    .selectFrom('accounts')
+    .select(walletColumns)
+    .where('kind', '=', 'wallet')
+    .where('user_id', '=', userId)
+    .where('currency', '=', currency)
+    .executeTakeFirst()
+  return row as WalletRow | undefined
+}
+
+export async function listWalletsOfUser(db: Queryable, userId: string): Promise<WalletRow[]> {
+  const rows = await db
+    .selectFrom('accounts')
+    .select(walletColumns)
+    .where('kind', '=', 'wallet')
+    .where('user_id', '=', userId)
+    .orderBy('currency')
+    .execute()
+  return rows as WalletRow[]
+}
+
+/** Locks one wallet for a status change; money columns are only ever written by the posting engine. */
+export async function lockWalletForStatusChange(trx: Trx, id: string): Promise<WalletRow | undefined> {
+  const row = await trx
+    .selectFrom('accounts')
+    .select(walletColumns)
+    .where('id', '=', id)
+    .where('kind', '=', 'wallet')
+    .forUpdate()
+    .executeTakeFirst()
+  return row as WalletRow | undefined
+}
+
+export async function updateWalletStatus(
+  trx: Trx,
+  id: string,
+  status: WalletRow['status'],
+): Promise<WalletRow> {
+  const row = await trx
+    .updateTable('accounts')
+    .set({ status, updated_at: sql<Date>`statement_timestamp()` })
+    .where('id', '=', id)
+    .returning(walletColumns)
+    .executeTakeFirstOrThrow()
+  return row as WalletRow
+}
+
+export async function insertOutboxEvents(db: Queryable, events: OutboxEvent[]): Promise<void> {
+  if (events.length === 0) return
+  await db
+    .insertInto('outbox')
+    .values(
+      events.map((e) => ({
+        id: e.id,
+        type: e.type,
+        aggregate_type: e.aggregateType,
+        aggregate_id: e.aggregateId,
+        payload: JSON.stringify(e.payload),
+      })),
+    )
+    .execute()
+}
+
+export interface HistoryRow {
+  seq: bigint
+  amount: bigint
+  balance_after: bigint
+  created_at: Date
+  transaction_id: string
+  type: string
+  status: string
+  reference: string | null
+  description: string | null
+}
+
+export async function historyPage(
+  db: Queryable,
+  query: { walletId: string; beforeSeq?: bigint; from?: Date; to?: Date; type?: string; limit: number },
+): Promise<HistoryRow[]> {
+  let q = db
+    .selectFrom('entries as e')
+    .innerJoin('transactions as t', 't.id', 'e.transaction_id')
+    .select([
+      'e.seq',
+      'e.amount',
+      'e.balance_after',
+      'e.created_at',
+      't.id as transaction_id',
+      't.type',
+      't.status',
+      't.reference',
+      't.description',
+    ])
+    .where('e.account_id', '=', query.walletId)
+  if (query.beforeSeq !== undefined) q = q.where('e.seq', '<', query.beforeSeq)
+  if (query.from) q = q.where('e.created_at', '>=', query.from)
+  if (query.to) q = q.where('e.created_at', '<', query.to)
+  if (query.type) q = q.where('t.type', '=', query.type)
+  const rows = await q.orderBy('e.seq', 'desc').limit(query.limit).execute()
+  return rows as HistoryRow[]
+}
+
+export async function balanceAt(db: Queryable, walletId: string, at: Date): Promise<bigint> {
+  const row = await db
+    .selectFrom('entries')
+    .select('balance_after')
+    .where('account_id', '=', walletId)
+    .where('created_at', '<=', at)
+    .orderBy('created_at', 'desc')
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst()
+  return row?.balance_after ?? 0n
+}
+
+export interface TransactionRow {
+  id: string
+  type: string
+  status: string
+  currency: string
+  amount: bigint
+  reference: string | null
+  description: string | null
+  metadata: Record<string, unknown> | null
+  reverses_id: string | null
+  flags: string[]
+  created_at: Date
+}
+
+export interface TransactionEntryRow {
+  account_id: string
+  kind: 'wallet' | 'system'
+  name: string | null
+  user_id: string | null
+  currency: string
+  amount: bigint
+  balance_after: bigint | null
+}
+
+export async function findTransaction(
+  db: Queryable,
+  id: string,
+): Promise<
+  { transaction: TransactionRow; entries: TransactionEntryRow[]; ownerUserIds: string[] } | undefined
+> {
+  const transaction = await db.selectFrom('transactions').selectAll().where('id', '=', id).executeTakeFirst()
+  if (!transaction) return undefined
+  const entries = await db
+    .selectFrom('entries as e')
+    .innerJoin('accounts as a', 'a.id', 'e.account_id')
+    .select(['e.account_id', 'a.kind', 'a.name', 'a.user_id', 'e.currency', 'e.amount', 'e.balance_after'])
+    .where('e.transaction_id', '=', id)
+    .orderBy('e.seq')
+    .execute()
+  // Holds and their releases move no money, so their owner is found through the hold.
+  const holdOwners = entries.length
+    ? []
+    : await db
+        .selectFrom('holds as h')
+        .innerJoin('accounts as a', 'a.id', 'h.wallet_id')
+        .select('a.user_id')
+        .where((eb) => eb.or([eb('h.hold_transaction_id', '=', id), eb('h.settled_transaction_id', '=', id)]))
+        .execute()
+  const ownerUserIds = [...entries.map((e) => e.user_id), ...holdOwners.map((h) => h.user_id)].filter(
+    (userId): userId is string => userId !== null,
+  )
+  return {
+    transaction: transaction as TransactionRow,
+    entries: entries as TransactionEntryRow[],
+    ownerUserIds,
+  }
+}
+
+export async function hasExpiredHolds(db: Queryable, walletId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('holds')
+    .select('id')
+    .where('wallet_id', '=', walletId)
+    .where('status', '=', 'pending')
+    .where('expires_at', '<=', sql<Date>`statement_timestamp()`)
+    .limit(1)
+    .executeTakeFirst()
+  return row !== undefined
+}

@@ -1,0 +1,223 @@
+import { Type } from 'typebox'
+import type { App } from '../app.js'
+import { principalOf } from '../auth/access.js'
+import type { IdempotencyStore } from '../http/idempotency.js'
+import { problemResponses } from '../http/problem.schemas.js'
+import {
+  BalanceAt,
+  BalanceAtQuery,
+  CreateWalletBody,
+  HistoryPage,
+  HistoryQuery,
+  LedgerTransaction,
+  MovementBody,
+  TransactionParams,
+  TransferBody,
+  Wallet,
+  WalletList,
+  WalletParams,
+} from './wallets.schemas.js'
+import type { WalletsService } from './wallets.service.js'
+
+const tags = ['wallets']
+const security = [{ bearer: [] }]
+const anyone = ['user', 'admin', 'service'] as const
+const adminOnly = ['admin'] as const
+const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      description:
+        'Required: a unique key per operation; a retry with the same key is answered from the first',
+    }),
+  ),
+})
+const movementErrors = problemResponses(400, 401, 403, 404, 409, 422)
+
+export async function walletRoutes(
+  app: App,
+  deps: { wallets: WalletsService; idempotency: IdempotencyStore },
+) {
+  const { wallets, idempotency } = deps
+
+  app.post(
+    '/wallets',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: "Create a wallet, or get the caller's existing wallet of that currency",
+        body: CreateWalletBody,
+        response: { 200: Wallet, 201: Wallet, ...problemResponses(400, 401, 403, 422) },
+      },
+    },
+    async (request, reply) => {
+      const { wallet, created } = await wallets.createWallet(principalOf(request), request.body)
+      return reply.status(created ? 201 : 200).send(wallet)
+    },
+  )
+
+  app.get(
+    '/wallets',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: "The caller's wallets",
+        response: { 200: WalletList, ...problemResponses(401) },
+      },
+    },
+    async (request) => ({ items: await wallets.listWallets(principalOf(request)) }),
+  )
+
+  app.get(
+    '/wallets/:id',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: 'One wallet',
+        params: WalletParams,
+        response: { 200: Wallet, ...problemResponses(400, 401, 404) },
+      },
+    },
+    async (request) => wallets.getWallet(principalOf(request), request.params.id),
+  )
+
+  for (const action of ['freeze', 'unfreeze', 'close'] as const) {
+    app.post(
+      `/wallets/:id/${action}`,
+      {
+        config: { access: adminOnly },
+        schema: {
+          tags,
+          security,
+          summary: `${action[0]!.toUpperCase()}${action.slice(1)} a wallet (admin)`,
+          params: WalletParams,
+          response: { 200: Wallet, ...problemResponses(400, 401, 403, 404, 409) },
+        },
+      },
+      async (request) => wallets.changeStatus(request.params.id, action),
+    )
+  }
+
+  app.post(
+    '/wallets/:id/deposits',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: 'Deposit into a wallet from outside the ledger',
+        params: WalletParams,
+        headers: IdempotencyHeaders,
+        body: MovementBody,
+        response: { 201: LedgerTransaction, ...movementErrors },
+      },
+    },
+    (request, reply) =>
+      idempotency.run(request, reply, async (trx) => ({
+        status: 201,
+        body: wallets.transactionView(
+          await wallets.deposit(trx, principalOf(request), request.params.id, request.body),
+        ),
+      })),
+  )
+
+  app.post(
+    '/wallets/:id/withdrawals',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: 'Withdraw from a wallet to outside the ledger',
+        params: WalletParams,
+        headers: IdempotencyHeaders,
+        body: MovementBody,
+        response: { 201: LedgerTransaction, ...movementErrors },
+      },
+    },
+    (request, reply) =>
+      idempotency.run(request, reply, async (trx) => ({
+        status: 201,
+        body: wallets.transactionView(
+          await wallets.withdraw(trx, principalOf(request), request.params.id, request.body),
+        ),
+      })),
+  )
+
+  app.post(
+    '/transfers',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: 'Move money between two wallets of the same currency',
+        headers: IdempotencyHeaders,
+        body: TransferBody,
+        response: { 201: LedgerTransaction, ...movementErrors },
+      },
+    },
+    (request, reply) =>
+      idempotency.run(request, reply, async (trx) => ({
+        status: 201,
+        body: wallets.transactionView(await wallets.transfer(trx, principalOf(request), request.body)),
+      })),
+  )
+
+  app.get(
+    '/wallets/:id/transactions',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: "A wallet's history, newest first, one page at a time",
+        params: WalletParams,
+        querystring: HistoryQuery,
+        response: { 200: HistoryPage, ...problemResponses(400, 401, 404) },
+      },
+    },
+    async (request) => wallets.history(principalOf(request), request.params.id, request.query),
+  )
+
+  app.get(
+    '/wallets/:id/balance',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: 'The balance as of an instant (default: now)',
+        params: WalletParams,
+        querystring: BalanceAtQuery,
+        response: { 200: BalanceAt, ...problemResponses(400, 401, 404) },
+      },
+    },
+    async (request) =>
+      wallets.balanceAt(
+        principalOf(request),
+        request.params.id,
+        request.query.at ? new Date(request.query.at) : new Date(),
+      ),
+  )
+
+  app.get(
+    '/transactions/:id',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: 'One transaction with its entries',
+        params: TransactionParams,
+        response: { 200: LedgerTransaction, ...problemResponses(400, 401, 404) },
+      },
+    },
+    async (request) => wallets.getTransaction(principalOf(request), request.params.id),
+  )
+}

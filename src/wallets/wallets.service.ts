@@ -1,0 +1,340 @@
+import { uuidv7 } from 'uuidv7'
+import { hasRole, type Principal } from '../auth/access.js'
+import { Forbidden } from '../auth/auth.errors.js'
+import type { CurrencyResolver } from '../currencies/currencies.service.js'
+import type { Db } from '../db/database.js'
+import { outboxEvent } from '../events/outbox.js'
+import { TransactionNotFound, WalletClosed, WalletNotFound } from '../ledger/ledger.errors.js'
+import type { PostedTransaction, PostingEngine, PostingRequest, Trx } from '../ledger/posting-engine.js'
+import { type CurrencyRegistry, formatAmount, parseAmount } from '../money/index.js'
+import { InvalidCursor, SameWallet, TransferTargetRequired, WalletNotEmpty } from './wallets.errors.js'
+import * as repo from './wallets.repository.js'
+import type {
+  HistoryPageView,
+  HistoryQueryInput,
+  MovementInput,
+  TransactionView,
+  TransferInput,
+  WalletView,
+} from './wallets.schemas.js'
+
+/** Admins and services act on any wallet; a user only on their own. */
+export function seesEverything(principal: Principal): boolean {
+  return hasRole(principal, 'admin', 'service')
+}
+
+/** The largest value of entries.seq, a PostgreSQL bigint. */
+const MAX_SEQ = 2n ** 63n - 1n
+
+function encodeCursor(seq: bigint): string {
+  return Buffer.from(`e:${seq}`).toString('base64url')
+}
+
+function decodeCursor(cursor: string): bigint {
+  const text = Buffer.from(cursor, 'base64url').toString()
+  const match = /^e:(\d{1,19})$/.exec(text)
+  // 19 digits can still exceed a bigint column, which PostgreSQL would answer with an error (a 500).
+  if (!match || BigInt(match[1]!) > MAX_SEQ) throw new InvalidCursor()
+  return BigInt(match[1]!)
+}
+
+export class WalletsService {
+  constructor(
+    private readonly db: Db,
+    private readonly readDb: Db,
+    private readonly engine: PostingEngine,
+    private readonly currencies: CurrencyRegistry,
+    private readonly currencyResolver: CurrencyResolver,
+  ) {}
+
+  private format(minor: bigint, currency: string): string {
+    return formatAmount(minor, this.currencies.require(currency))
+  }
+
+  /**
+   * Makes sure this process knows the currencies of rows it read: an asset another process
+   * defined moments ago is loaded on first sight, so nothing answers unknown_currency for it.
+   */
+  async knowCurrencies(codes: Iterable<string>): Promise<void> {
+    for (const code of new Set(codes)) {
+      if (!this.currencies.get(code)) await this.currencyResolver.resolve(code)
+    }
+  }
+
+  walletView(row: repo.WalletRow): WalletView {
+    return {
+      id: row.id,
+      userId: row.user_id,
+      currency: row.currency,
+      balance: this.format(row.balance, row.currency),
+      available: this.format(row.balance - row.pending, row.currency),
+      pending: this.format(row.pending, row.currency),
+      status: row.status,
+      createdAt: row.created_at.toISOString(),
+      updatedAt: row.updated_at.toISOString(),
+    }
+  }
+
+  transactionView(posted: PostedTransaction): TransactionView {
+    return {
+      id: posted.id,
+      type: posted.type,
+      status: posted.status,
+      amount: this.format(posted.amount, posted.currency),
+      currency: posted.currency,
+      entries: posted.entries.map((e) => ({
+        ...(e.walletId ? { walletId: e.walletId } : { account: e.systemName ?? e.accountId }),
+        currency: e.currency,
+        amount: this.format(e.amount, e.currency),
+        balanceAfter: e.balanceAfter === null ? null : this.format(e.balanceAfter, e.currency),
+      })),
+      reference: posted.reference,
+      description: posted.description,
+      metadata: posted.metadata,
+      reversesId: posted.reversesId,
+      flags: posted.flags,
+      createdAt: posted.createdAt.toISOString(),
+    }
+  }
+
+  /** The wallet if the principal may use it; otherwise WalletNotFound, never revealing it exists. */
+  async visibleWallet(
+    principal: Principal,
+    walletId: string,
+    db: Db | Trx = this.db,
+  ): Promise<repo.WalletRow> {
+    const wallet = await repo.findWallet(db, walletId)
+    if (!wallet || (!seesEverything(principal) && wallet.user_id !== principal.userId)) {
+      throw new WalletNotFound({ walletId })
+    }
+    await this.knowCurrencies([wallet.currency])
+    return wallet
+  }
+
+  async createWallet(
+    principal: Principal,
+    input: { currency: string; userId?: string },
+  ): Promise<{ wallet: WalletView; created: boolean }> {
+    const userId = input.userId ?? principal.userId
+    if (!userId || (userId !== principal.userId && !seesEverything(principal))) throw new Forbidden()
+    return this.db.transaction().execute(async (trx) => {
+      // Read in this transaction under a share lock: a custom asset another process just defined
+      // is found, and its decimals cannot change before this wallet commits.
+      const currency = (await this.currencyResolver.resolve(input.currency, trx)).code
+      const inserted = await repo.insertWalletIfAbsent(trx, { id: uuidv7(), userId, currency })
+      if (inserted) {
+        const view = this.walletView(inserted)
+        await repo.insertOutboxEvents(trx, [
+          outboxEvent('wallet.created', { type: 'wallet', id: view.id }, view),
+        ])
+        return { wallet: view, created: true }
+      }
+      const existing = await repo.findWalletOfUser(trx, userId, currency)
+      return { wallet: this.walletView(existing!), created: false }
+    })
+  }
+
+  async listWallets(principal: Principal): Promise<WalletView[]> {
+    if (!principal.userId) return []
+    const rows = await repo.listWalletsOfUser(this.readDb, principal.userId)
+    await this.knowCurrencies(rows.map((row) => row.currency))
+    return rows.map((row) => this.walletView(row))
+  }
+
+  async getWallet(principal: Principal, walletId: string): Promise<WalletView> {
+    const wallet = await this.visibleWallet(principal, walletId)
+    // Lazy expiry: a reader never sees money reserved by a hold that has run out.
+    if (wallet.pending > 0n && (await repo.hasExpiredHolds(this.db, walletId))) {
+      await this.db.transaction().execute((trx) => this.engine.releaseExpiredHolds(trx, [walletId]))
+      return this.walletView((await repo.findWallet(this.db, walletId))!)
+    }
+    return this.walletView(wallet)
+  }
+
+  async changeStatus(walletId: string, action: 'freeze' | 'unfreeze' | 'close'): Promise<WalletView> {
+    return this.db.transaction().execute(async (trx) => {
+      const wallet = await repo.lockWalletForStatusChange(trx, walletId)
+      if (!wallet) throw new WalletNotFound({ walletId })
+      if (wallet.status === 'closed') throw new WalletClosed({ walletId })
+      if (action === 'close' && (wallet.balance !== 0n || wallet.pending !== 0n))
+        throw new WalletNotEmpty({ walletId })
+      const status = action === 'freeze' ? 'frozen' : action === 'unfreeze' ? 'active' : 'closed'
+      const updated = await repo.updateWalletStatus(trx, walletId, status)
+      const view = this.walletView(updated)
+      const type = { freeze: 'wallet.frozen', unfreeze: 'wallet.unfrozen', close: 'wallet.closed' }[action]
+      await repo.insertOutboxEvents(trx, [outboxEvent(type, { type: 'wallet', id: walletId }, view)])
+      return view
+    })
+  }
+
+  /**
+   * Ownership is checked by the engine on the locked rows, so it costs no extra query and cannot
+   * race a change of owner.
+   */
+  ownedBy(principal: Principal, walletId: string): PostingRequest['authorize'] {
+    if (seesEverything(principal)) return undefined
+    return (wallets) => {
+      const wallet = wallets.get(walletId)
+      return wallet && wallet.userId === principal.userId ? null : new WalletNotFound({ walletId })
+    }
+  }
+
+  postedEvents(posted: PostedTransaction) {
+    return [
+      outboxEvent('transaction.posted', { type: 'transaction', id: posted.id }, this.transactionView(posted)),
+    ]
+  }
+
+  private async walletCurrency(trx: Trx, principal: Principal, walletId: string): Promise<string> {
+    return (await this.visibleWallet(principal, walletId, trx)).currency
+  }
+
+  async deposit(
+    trx: Trx,
+    principal: Principal,
+    walletId: string,
+    input: MovementInput,
+  ): Promise<PostedTransaction> {
+    const currency = await this.walletCurrency(trx, principal, walletId)
+    const amount = parseAmount(input.amount, this.currencies.require(currency))
+    return this.engine.postOne(trx, {
+      type: 'deposit',
+      currency,
+      amount,
+      legs: [
+        { account: { system: { name: 'world', currency } }, currency, amount: -amount },
+        { account: { wallet: walletId }, currency, amount },
+      ],
+      reference: input.reference,
+      description: input.description,
+      metadata: input.metadata,
+      authorize: this.ownedBy(principal, walletId),
+      events: (posted) => this.postedEvents(posted),
+    })
+  }
+
+  async withdraw(
+    trx: Trx,
+    principal: Principal,
+    walletId: string,
+    input: MovementInput,
+  ): Promise<PostedTransaction> {
+    const currency = await this.walletCurrency(trx, principal, walletId)
+    const amount = parseAmount(input.amount, this.currencies.require(currency))
+    return this.engine.postOne(trx, {
+      type: 'withdrawal',
+      currency,
+      amount,
+      legs: [
+        { account: { wallet: walletId }, currency, amount: -amount },
+        { account: { system: { name: 'world', currency } }, currency, amount },
+      ],
+      reference: input.reference,
+      description: input.description,
+      metadata: input.metadata,
+      authorize: this.ownedBy(principal, walletId),
+      events: (posted) => this.postedEvents(posted),
+    })
+  }
+
+  async transfer(trx: Trx, principal: Principal, input: TransferInput): Promise<PostedTransaction> {
+    if ((input.toWalletId === undefined) === (input.toUserId === undefined))
+      throw new TransferTargetRequired()
+    const source = await this.visibleWallet(principal, input.fromWalletId, trx)
+    const currency = source.currency
+    const amount = parseAmount(input.amount, this.currencies.require(currency))
+    let toWalletId = input.toWalletId
+    if (input.toUserId !== undefined) {
+      const target = await repo.findWalletOfUser(trx, input.toUserId, currency)
+      if (!target) throw new WalletNotFound({ walletId: `of user ${input.toUserId} in ${currency}` })
+      toWalletId = target.id
+    }
+    if (toWalletId === source.id) throw new SameWallet()
+    return this.engine.postOne(trx, {
+      type: 'transfer',
+      currency,
+      amount,
+      legs: [
+        { account: { wallet: source.id }, currency, amount: -amount },
+        { account: { wallet: toWalletId! }, currency, amount },
+      ],
+      reference: input.reference,
+      description: input.description,
+      metadata: input.metadata,
+      authorize: this.ownedBy(principal, source.id),
+      events: (posted) => this.postedEvents(posted),
+    })
+  }
+
+  async history(principal: Principal, walletId: string, query: HistoryQueryInput): Promise<HistoryPageView> {
+    const wallet = await this.visibleWallet(principal, walletId, this.readDb)
+    const limit = query.limit ?? 50
+    const rows = await repo.historyPage(this.readDb, {
+      walletId,
+      beforeSeq: query.cursor ? decodeCursor(query.cursor) : undefined,
+      from: query.from ? new Date(query.from) : undefined,
+      to: query.to ? new Date(query.to) : undefined,
+      type: query.type,
+      limit: limit + 1,
+    })
+    const page = rows.slice(0, limit)
+    return {
+      items: page.map((row) => ({
+        transactionId: row.transaction_id,
+        type: row.type,
+        status: row.status,
+        amount: this.format(row.amount, wallet.currency),
+        balanceAfter: this.format(row.balance_after, wallet.currency),
+        currency: wallet.currency,
+        reference: row.reference,
+        description: row.description,
+        createdAt: row.created_at.toISOString(),
+      })),
+      nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.seq) : null,
+    }
+  }
+
+  async balanceAt(principal: Principal, walletId: string, at: Date) {
+    const wallet = await this.visibleWallet(principal, walletId, this.readDb)
+    const balance = await repo.balanceAt(this.readDb, walletId, at)
+    return {
+      walletId,
+      currency: wallet.currency,
+      balance: this.format(balance, wallet.currency),
+      at: at.toISOString(),
+    }
+  }
+
+  async getTransaction(principal: Principal, transactionId: string): Promise<TransactionView> {
+    const found = await repo.findTransaction(this.readDb, transactionId)
+    if (
+      !found ||
+      (!seesEverything(principal) && !found.ownerUserIds.some((userId) => userId === principal.userId))
+    ) {
+      throw new TransactionNotFound({ transactionId })
+    }
+    const { transaction, entries } = found
+    await this.knowCurrencies([transaction.currency, ...entries.map((e) => e.currency)])
+    return this.transactionView({
+      id: transaction.id,
+      type: transaction.type as PostedTransaction['type'],
+      status: transaction.status,
+      currency: transaction.currency,
+      amount: transaction.amount,
+      reference: transaction.reference,
+      description: transaction.description,
+      metadata: transaction.metadata,
+      reversesId: transaction.reverses_id,
+      flags: transaction.flags,
+      createdAt: transaction.created_at,
+      entries: entries.map((e) => ({
+        accountId: e.account_id,
+        walletId: e.kind === 'wallet' ? e.account_id : null,
+        systemName: e.name,
+        currency: e.currency,
+        amount: e.amount,
+        balanceAfter: e.balance_after,
+      })),
+    })
+  }
+}
