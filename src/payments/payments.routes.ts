@@ -1,0 +1,176 @@
+import { Type } from 'typebox'
+import type { App } from '../app.js'
+import { principalOf } from '../auth/access.js'
+import type { IdempotencyStore } from '../http/idempotency.js'
+import { problemResponses } from '../http/problem.schemas.js'
+import { LedgerTransaction, TransactionParams, WalletParams } from '../wallets/wallets.schemas.js'
+import type { WalletsService } from '../wallets/wallets.service.js'
+import {
+  CaptureBody,
+  CreateHoldBody,
+  Hold,
+  HoldList,
+  HoldListQuery,
+  HoldOutcome,
+  HoldParams,
+  PurchaseBody,
+  ReversalBody,
+} from './payments.schemas.js'
+import type { PaymentsService } from './payments.service.js'
+
+const security = [{ bearer: [] }]
+const anyone = ['user', 'admin', 'service'] as const
+const operators = ['admin', 'service'] as const
+const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      description:
+        'Required: a unique key per operation; a retry with the same key is answered from the first',
+    }),
+  ),
+})
+const movementErrors = problemResponses(400, 401, 403, 404, 409, 422)
+
+export async function paymentRoutes(
+  app: App,
+  deps: { payments: PaymentsService; wallets: WalletsService; idempotency: IdempotencyStore },
+) {
+  const { payments, wallets, idempotency } = deps
+
+  app.post(
+    '/purchases',
+    {
+      config: { access: anyone },
+      schema: {
+        tags: ['payments'],
+        security,
+        summary: 'Pay a merchant from a wallet',
+        headers: IdempotencyHeaders,
+        body: PurchaseBody,
+        response: { 201: LedgerTransaction, ...movementErrors },
+      },
+    },
+    (request, reply) =>
+      idempotency.run(request, reply, async (trx) => ({
+        status: 201,
+        body: wallets.transactionView(await payments.purchase(trx, principalOf(request), request.body)),
+      })),
+  )
+
+  app.post(
+    '/holds',
+    {
+      config: { access: anyone },
+      schema: {
+        tags: ['holds'],
+        security,
+        summary: 'Reserve funds: available drops, balance stays, until capture, void or expiry',
+        headers: IdempotencyHeaders,
+        body: CreateHoldBody,
+        response: { 201: Hold, ...movementErrors },
+      },
+    },
+    (request, reply) =>
+      idempotency.run(request, reply, async (trx) => ({
+        status: 201,
+        body: await payments.createHold(trx, principalOf(request), request.body),
+      })),
+  )
+
+  app.post(
+    '/holds/:id/capture',
+    {
+      config: { access: anyone },
+      schema: {
+        tags: ['holds'],
+        security,
+        summary: 'Post all or part of a hold to its merchant; the rest is released',
+        params: HoldParams,
+        headers: IdempotencyHeaders,
+        body: CaptureBody,
+        response: { 201: HoldOutcome, ...movementErrors },
+      },
+    },
+    (request, reply) =>
+      idempotency.run(request, reply, async (trx) => ({
+        status: 201,
+        body: await payments.captureHold(trx, principalOf(request), request.params.id, request.body ?? {}),
+      })),
+  )
+
+  app.post(
+    '/holds/:id/void',
+    {
+      config: { access: anyone },
+      schema: {
+        tags: ['holds'],
+        security,
+        summary: 'Cancel a hold: its reserve goes back to available',
+        params: HoldParams,
+        headers: IdempotencyHeaders,
+        response: { 201: HoldOutcome, ...movementErrors },
+      },
+    },
+    (request, reply) =>
+      idempotency.run(request, reply, async (trx) => ({
+        status: 201,
+        body: await payments.voidHold(trx, principalOf(request), request.params.id),
+      })),
+  )
+
+  app.get(
+    '/holds/:id',
+    {
+      config: { access: anyone },
+      schema: {
+        tags: ['holds'],
+        security,
+        summary: 'One hold',
+        params: HoldParams,
+        response: { 200: Hold, ...problemResponses(400, 401, 404) },
+      },
+    },
+    async (request) => payments.getHold(principalOf(request), request.params.id),
+  )
+
+  app.get(
+    '/wallets/:id/holds',
+    {
+      config: { access: anyone },
+      schema: {
+        tags: ['holds'],
+        security,
+        summary: "A wallet's holds, newest first (at most 500)",
+        params: WalletParams,
+        querystring: HoldListQuery,
+        response: { 200: HoldList, ...problemResponses(400, 401, 404) },
+      },
+    },
+    async (request) => ({
+      items: await payments.listHolds(principalOf(request), request.params.id, request.query.status),
+    }),
+  )
+
+  app.post(
+    '/transactions/:id/reversal',
+    {
+      config: { access: operators },
+      schema: {
+        tags: ['payments'],
+        security,
+        summary: 'Reverse a transaction, all or in part (a refund, for a purchase)',
+        params: TransactionParams,
+        headers: IdempotencyHeaders,
+        body: ReversalBody,
+        response: { 201: LedgerTransaction, ...movementErrors },
+      },
+    },
+    (request, reply) =>
+      idempotency.run(request, reply, async (trx) => ({
+        status: 201,
+        body: wallets.transactionView(
+          await payments.reverse(trx, principalOf(request), request.params.id, request.body),
+        ),
+      })),
+  )
+}

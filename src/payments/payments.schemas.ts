@@ -1,0 +1,102 @@
+import { type Static, Type } from 'typebox'
+import { LedgerTransaction } from '../wallets/wallets.schemas.js'
+
+const Uuid = Type.String({ format: 'uuid' })
+const AmountString = Type.String({
+  description: 'Decimal string in the major unit, e.g. "10.50"',
+  examples: ['10.50'],
+})
+const Timestamp = Type.String({ format: 'date-time' })
+const Merchant = Type.String({
+  pattern: '^[A-Za-z0-9._:-]{1,100}$',
+  description: 'Merchant id; money goes to the system account merchant:<id> in the wallet currency',
+  examples: ['shop-42'],
+})
+const Metadata = Type.Record(Type.String(), Type.Unknown())
+
+export const PurchaseBody = Type.Object(
+  {
+    walletId: Uuid,
+    merchant: Merchant,
+    amount: AmountString,
+    orderId: Type.Optional(
+      Type.String({ maxLength: 200, description: "The merchant's order id; stored as the reference" }),
+    ),
+    description: Type.Optional(Type.String({ maxLength: 500 })),
+    metadata: Type.Optional(Metadata),
+  },
+  { additionalProperties: false },
+)
+export type PurchaseInput = Static<typeof PurchaseBody>
+
+export const HoldStatus = Type.Union([
+  Type.Literal('pending'),
+  Type.Literal('captured'),
+  Type.Literal('voided'),
+  Type.Literal('expired'),
+])
+
+export const Hold = Type.Object(
+  {
+    id: Uuid,
+    walletId: Uuid,
+    currency: Type.String(),
+    amount: AmountString,
+    capturedAmount: Type.Union([AmountString, Type.Null()]),
+    merchant: Type.Union([Type.String(), Type.Null()]),
+    status: HoldStatus,
+    expiresAt: Type.Union([Timestamp, Type.Null()]),
+    description: Type.Union([Type.String(), Type.Null()]),
+    holdTransactionId: Uuid,
+    settledTransactionId: Type.Union([Uuid, Type.Null()]),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  },
+  { $id: 'Hold' },
+)
+export type HoldView = Static<typeof Hold>
+
+export const HoldList = Type.Object({ items: Type.Array(Hold) })
+
+export const CreateHoldBody = Type.Object(
+  {
+    walletId: Uuid,
+    amount: AmountString,
+    merchant: Type.Optional(Merchant),
+    expiresAt: Type.Optional({ ...Timestamp, description: 'When the worker releases it if not captured' }),
+    description: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+)
+export type CreateHoldInput = Static<typeof CreateHoldBody>
+
+export const CaptureBody = Type.Object(
+  {
+    amount: Type.Optional({ ...AmountString, description: 'Default: the whole hold; the rest is released' }),
+    merchant: Type.Optional(Merchant),
+  },
+  { additionalProperties: false },
+)
+export type CaptureInput = Static<typeof CaptureBody>
+
+export const HoldOutcome = Type.Object({ hold: Hold, transaction: LedgerTransaction })
+
+export const HoldParams = Type.Object({ id: Uuid })
+export const HoldListQuery = Type.Object(
+  { status: Type.Optional(HoldStatus) },
+  { additionalProperties: false },
+)
+
+export const ReversalBody = Type.Object(
+  {
+    amount: Type.Optional({ ...AmountString, description: 'Default: all that is left to reverse' }),
+    reason: Type.String({ minLength: 1, maxLength: 500 }),
+    force: Type.Optional(
+      Type.Boolean({
+        description: 'Admin only: reverse even if it drives the payee negative; flagged "forced"',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)
+export type ReversalInput = Static<typeof ReversalBody>

@@ -1,0 +1,382 @@
+import { sql } from 'kysely'
+import { uuidv7 } from 'uuidv7'
+import { hasRole, type Principal } from '../auth/access.js'
+import type { Db } from '../db/database.js'
+import { outboxEvent } from '../events/outbox.js'
+import { type HoldRow, releaseRequest, settleHolds } from '../ledger/holds.js'
+import { TransactionNotFound } from '../ledger/ledger.errors.js'
+import type { Leg, PostedTransaction, PostingEngine, Trx } from '../ledger/posting-engine.js'
+import { type CurrencyRegistry, formatAmount, parseAmount } from '../money/index.js'
+import type { TransactionView } from '../wallets/wallets.schemas.js'
+import { seesEverything, type WalletsService } from '../wallets/wallets.service.js'
+import {
+  CaptureExceedsHold,
+  ForceRequiresAdmin,
+  HoldNotFound,
+  HoldNotPending,
+  InvalidExpiry,
+  MerchantRequired,
+  NotReversible,
+  ReversalExceedsOriginal,
+} from './payments.errors.js'
+import type {
+  CaptureInput,
+  CreateHoldInput,
+  HoldView,
+  PurchaseInput,
+  ReversalInput,
+} from './payments.schemas.js'
+
+const holdColumns = [
+  'id',
+  'wallet_id',
+  'currency',
+  'amount',
+  'captured_amount',
+  'merchant',
+  'status',
+  'expires_at',
+  'description',
+  'hold_transaction_id',
+  'settled_transaction_id',
+  'created_at',
+  'updated_at',
+] as const
+
+/** Transaction types whose entries a reversal may mirror. */
+const REVERSIBLE = new Set(['deposit', 'withdrawal', 'transfer', 'purchase', 'capture', 'exchange'])
+
+/** Purchases, two-phase holds, reversals and refunds, all posted through the ledger engine. */
+export class PaymentsService {
+  constructor(
+    private readonly readDb: Db,
+    private readonly engine: PostingEngine,
+    private readonly currencies: CurrencyRegistry,
+    private readonly wallets: WalletsService,
+  ) {}
+
+  private format(minor: bigint, currency: string): string {
+    return formatAmount(minor, this.currencies.require(currency))
+  }
+
+  holdView(row: HoldRow): HoldView {
+    return {
+      id: row.id,
+      walletId: row.wallet_id,
+      currency: row.currency,
+      amount: this.format(row.amount, row.currency),
+      capturedAmount: row.captured_amount === null ? null : this.format(row.captured_amount, row.currency),
+      merchant: row.merchant,
+      status: row.status,
+      expiresAt: row.expires_at?.toISOString() ?? null,
+      description: row.description,
+      holdTransactionId: row.hold_transaction_id,
+      settledTransactionId: row.settled_transaction_id,
+      createdAt: row.created_at.toISOString(),
+      updatedAt: row.updated_at.toISOString(),
+    }
+  }
+
+  async purchase(trx: Trx, principal: Principal, input: PurchaseInput): Promise<PostedTransaction> {
+    const wallet = await this.wallets.visibleWallet(principal, input.walletId, trx)
+    const currency = wallet.currency
+    const amount = parseAmount(input.amount, this.currencies.require(currency))
+    return this.engine.postOne(trx, {
+      type: 'purchase',
+      currency,
+      amount,
+      legs: [
+        { account: { wallet: wallet.id }, currency, amount: -amount },
+        { account: { system: { name: `merchant:${input.merchant}`, currency } }, currency, amount },
+      ],
+      reference: input.orderId,
+      description: input.description,
+      metadata: { ...input.metadata, merchant: input.merchant },
+      authorize: this.wallets.ownedBy(principal, wallet.id),
+      events: (posted) => [
+        ...this.wallets.postedEvents(posted),
+        outboxEvent(
+          'purchase.completed',
+          { type: 'transaction', id: posted.id },
+          {
+            transactionId: posted.id,
+            walletId: wallet.id,
+            merchant: input.merchant,
+            orderId: input.orderId ?? null,
+            amount: this.format(amount, currency),
+            currency,
+          },
+        ),
+      ],
+    })
+  }
+
+  async createHold(trx: Trx, principal: Principal, input: CreateHoldInput): Promise<HoldView> {
+    const wallet = await this.wallets.visibleWallet(principal, input.walletId, trx)
+    const currency = wallet.currency
+    const amount = parseAmount(input.amount, this.currencies.require(currency))
+    const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null
+    if (expiresAt && expiresAt.getTime() <= Date.now()) throw new InvalidExpiry()
+    const holdId = uuidv7()
+    const posted = await this.engine.postOne(trx, {
+      type: 'hold',
+      currency,
+      amount,
+      legs: [],
+      pendingChanges: [{ walletId: wallet.id, delta: amount }],
+      description: input.description,
+      metadata: { holdId, ...(input.merchant ? { merchant: input.merchant } : {}) },
+      authorize: this.wallets.ownedBy(principal, wallet.id),
+      events: (posted) => [
+        outboxEvent(
+          'hold.created',
+          { type: 'hold', id: holdId },
+          {
+            holdId,
+            walletId: wallet.id,
+            amount: this.format(amount, currency),
+            currency,
+            merchant: input.merchant ?? null,
+            expiresAt: expiresAt?.toISOString() ?? null,
+            transactionId: posted.id,
+          },
+        ),
+      ],
+    })
+    const row = await trx
+      .insertInto('holds')
+      .values({
+        id: holdId,
+        wallet_id: wallet.id,
+        currency,
+        amount,
+        merchant: input.merchant ?? null,
+        expires_at: expiresAt,
+        description: input.description ?? null,
+        hold_transaction_id: posted.id,
+        created_at: posted.createdAt,
+        updated_at: posted.createdAt,
+      })
+      .returning(holdColumns)
+      .executeTakeFirstOrThrow()
+    return this.holdView(row as HoldRow)
+  }
+
+  /** The hold, locked for a transition: a second capture or void waits here, then sees it settled. */
+  private async lockPendingHold(trx: Trx, principal: Principal, holdId: string): Promise<HoldRow> {
+    const row = (await trx
+      .selectFrom('holds')
+      .select(holdColumns)
+      .where('id', '=', holdId)
+      .forUpdate()
+      .executeTakeFirst()) as HoldRow | undefined
+    if (!row) throw new HoldNotFound({ holdId })
+    await this.wallets.knowCurrencies([row.currency])
+    if (!seesEverything(principal)) {
+      const wallet = await trx
+        .selectFrom('accounts')
+        .select('user_id')
+        .where('id', '=', row.wallet_id)
+        .executeTakeFirst()
+      if (wallet?.user_id !== principal.userId) throw new HoldNotFound({ holdId })
+    }
+    if (row.status !== 'pending') throw new HoldNotPending({ holdId, status: row.status })
+    // An overdue hold is expired even before the worker has released it.
+    if (row.expires_at && row.expires_at.getTime() <= Date.now())
+      throw new HoldNotPending({ holdId, status: 'expired' })
+    return row
+  }
+
+  private async reloadHold(trx: Trx, holdId: string): Promise<HoldView> {
+    const row = await trx
+      .selectFrom('holds')
+      .select(holdColumns)
+      .where('id', '=', holdId)
+      .executeTakeFirstOrThrow()
+    return this.holdView(row as HoldRow)
+  }
+
+  async captureHold(
+    trx: Trx,
+    principal: Principal,
+    holdId: string,
+    input: CaptureInput,
+  ): Promise<{ hold: HoldView; transaction: TransactionView }> {
+    const hold = await this.lockPendingHold(trx, principal, holdId)
+    const currency = hold.currency
+    const amount =
+      input.amount === undefined ? hold.amount : parseAmount(input.amount, this.currencies.require(currency))
+    if (amount > hold.amount) {
+      throw new CaptureExceedsHold({
+        holdId,
+        held: this.format(hold.amount, currency),
+        requested: this.format(amount, currency),
+      })
+    }
+    const merchant = input.merchant ?? hold.merchant
+    if (!merchant) throw new MerchantRequired()
+    const request = {
+      id: uuidv7(),
+      type: 'capture' as const,
+      currency,
+      amount,
+      legs: [
+        { account: { wallet: hold.wallet_id }, currency, amount: -amount },
+        { account: { system: { name: `merchant:${merchant}`, currency } }, currency, amount },
+      ],
+      // The whole reserve goes: the captured part leaves as money, the rest is released.
+      pendingChanges: [{ walletId: hold.wallet_id, delta: -hold.amount }],
+      reference: holdId,
+      description: hold.description,
+      metadata: { holdId, merchant },
+      events: (posted: PostedTransaction) => [
+        ...this.wallets.postedEvents(posted),
+        outboxEvent(
+          'hold.captured',
+          { type: 'hold', id: holdId },
+          {
+            holdId,
+            walletId: hold.wallet_id,
+            merchant,
+            captured: this.format(amount, currency),
+            released: this.format(hold.amount - amount, currency),
+            currency,
+            transactionId: posted.id,
+          },
+        ),
+      ],
+    }
+    const posted = await this.engine.postOne(trx, request)
+    await settleHolds(trx, [{ hold, request, capturedAmount: amount }], 'captured')
+    return { hold: await this.reloadHold(trx, holdId), transaction: this.wallets.transactionView(posted) }
+  }
+
+  async voidHold(
+    trx: Trx,
+    principal: Principal,
+    holdId: string,
+  ): Promise<{ hold: HoldView; transaction: TransactionView }> {
+    const hold = await this.lockPendingHold(trx, principal, holdId)
+    const request = releaseRequest(hold, 'voided', (minor, code) => this.format(minor, code))
+    const posted = await this.engine.postOne(trx, request)
+    await settleHolds(trx, [{ hold, request }], 'voided')
+    return { hold: await this.reloadHold(trx, holdId), transaction: this.wallets.transactionView(posted) }
+  }
+
+  async getHold(principal: Principal, holdId: string): Promise<HoldView> {
+    const row = (await this.readDb
+      .selectFrom('holds')
+      .select(holdColumns)
+      .where('id', '=', holdId)
+      .executeTakeFirst()) as HoldRow | undefined
+    if (!row) throw new HoldNotFound({ holdId })
+    try {
+      await this.wallets.visibleWallet(principal, row.wallet_id, this.readDb)
+    } catch {
+      throw new HoldNotFound({ holdId })
+    }
+    return this.holdView(row)
+  }
+
+  async listHolds(principal: Principal, walletId: string, status?: HoldRow['status']): Promise<HoldView[]> {
+    await this.wallets.visibleWallet(principal, walletId, this.readDb)
+    let query = this.readDb.selectFrom('holds').select(holdColumns).where('wallet_id', '=', walletId)
+    if (status) query = query.where('status', '=', status)
+    const rows = await query.orderBy('created_at', 'desc').limit(500).execute()
+    return rows.map((row) => this.holdView(row as HoldRow))
+  }
+
+  /**
+   * A new transaction with the original's entries mirrored, all or in part. The original's row
+   * is locked, so concurrent reversals of one transaction are checked one after another and
+   * together never exceed it.
+   */
+  async reverse(
+    trx: Trx,
+    principal: Principal,
+    transactionId: string,
+    input: ReversalInput,
+  ): Promise<PostedTransaction> {
+    if (input.force && !hasRole(principal, 'admin')) throw new ForceRequiresAdmin()
+    const original = await trx
+      .selectFrom('transactions')
+      .select(['id', 'type', 'currency', 'amount', 'reverses_id'])
+      .where('id', '=', transactionId)
+      .forUpdate()
+      .executeTakeFirst()
+    if (!original) throw new TransactionNotFound({ transactionId })
+    await this.wallets.knowCurrencies([original.currency])
+    if (original.type === 'reversal')
+      throw new NotReversible({ transactionId, reason: 'it is itself a reversal' })
+    if (!REVERSIBLE.has(original.type)) {
+      throw new NotReversible({
+        transactionId,
+        reason: `a ${original.type} moves no money; void or capture the hold`,
+      })
+    }
+    const { rows } = await sql<{ reversed: bigint }>`
+      select coalesce(sum(amount), 0)::numeric as reversed from transactions where reverses_id = ${transactionId}
+    `.execute(trx)
+    const remaining = original.amount - rows[0]!.reversed
+    const amount =
+      input.amount === undefined
+        ? remaining
+        : parseAmount(input.amount, this.currencies.require(original.currency))
+    if (amount > remaining || remaining <= 0n) {
+      throw new ReversalExceedsOriginal({
+        transactionId,
+        remaining: this.format(remaining, original.currency),
+      })
+    }
+    const entries = await trx
+      .selectFrom('entries as e')
+      .innerJoin('accounts as a', 'a.id', 'e.account_id')
+      .select(['e.account_id', 'a.kind', 'a.name', 'e.currency', 'e.amount'])
+      .where('e.transaction_id', '=', transactionId)
+      .orderBy('e.seq')
+      .execute()
+    const currencies = new Set(entries.map((e) => e.currency))
+    if (currencies.size > 1 && amount !== original.amount) {
+      throw new NotReversible({ transactionId, reason: 'an exchange can only be reversed whole' })
+    }
+    // Each entry scales by amount/original; two-sided single-currency movements stay exact.
+    const legs: Leg[] = entries.map((e) => {
+      const scaled = (-e.amount * amount) / original.amount
+      return {
+        account:
+          e.kind === 'wallet'
+            ? { wallet: e.account_id }
+            : { system: { name: e.name!, currency: e.currency } },
+        currency: e.currency,
+        amount: scaled,
+      }
+    })
+    const walletIds = entries.filter((e) => e.kind === 'wallet').map((e) => e.account_id)
+    return this.engine.postOne(trx, {
+      type: 'reversal',
+      currency: original.currency,
+      amount,
+      legs,
+      reversesId: transactionId,
+      description: input.reason,
+      metadata: { reason: input.reason, reversedType: original.type },
+      flags: input.force ? ['forced'] : [],
+      overdraftAllowed: input.force ? walletIds : [],
+      events: (posted) => [
+        ...this.wallets.postedEvents(posted),
+        outboxEvent(
+          'transaction.reversed',
+          { type: 'transaction', id: transactionId },
+          {
+            transactionId,
+            reversalId: posted.id,
+            amount: this.format(amount, original.currency),
+            currency: original.currency,
+            reason: input.reason,
+            forced: Boolean(input.force),
+          },
+        ),
+      ],
+    })
+  }
+}
