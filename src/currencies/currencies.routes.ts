@@ -1,0 +1,68 @@
+import type { App } from '../app.js'
+import { problemResponses } from '../http/problem.schemas.js'
+import type { Currency } from '../money/index.js'
+import type { CurrencyView } from './currencies.schemas.js'
+import {
+  CurrencyList,
+  CurrencyListQuery,
+  CurrencyParams,
+  Currency as CurrencySchema,
+  DefineCurrencyBody,
+} from './currencies.schemas.js'
+import type { CurrenciesService } from './currencies.service.js'
+
+const tags = ['currencies']
+const security = [{ bearer: [] }]
+
+function currencyView(currency: Currency): CurrencyView {
+  return { code: currency.code, decimals: currency.decimals, name: currency.name, kind: currency.kind }
+}
+
+export async function currencyRoutes(app: App, deps: { currencyService: CurrenciesService }) {
+  const { currencyService } = deps
+
+  // The registry must know every stored asset before the first request, and keep learning of
+  // assets other processes define for as long as this app serves.
+  let stopReloading: (() => Promise<void>) | null = null
+  app.addHook('onReady', async () => {
+    await currencyService.load()
+    stopReloading = currencyService.keepFresh()
+  })
+  app.addHook('onClose', async () => {
+    await stopReloading?.()
+  })
+
+  app.get(
+    '/currencies',
+    {
+      config: { access: ['user', 'admin', 'service'] },
+      schema: {
+        tags,
+        security,
+        summary: 'Every currency the ledger accepts: ISO 4217 and custom assets, with their decimals',
+        querystring: CurrencyListQuery,
+        response: { 200: CurrencyList, ...problemResponses(400, 401) },
+      },
+    },
+    async (request) => ({ items: (await currencyService.list(request.query.kind)).map(currencyView) }),
+  )
+
+  app.put(
+    '/currencies/:code',
+    {
+      config: { access: ['admin'] },
+      schema: {
+        tags,
+        security,
+        summary: 'Add or rename a custom asset (admin); decimals are fixed once a wallet uses it',
+        params: CurrencyParams,
+        body: DefineCurrencyBody,
+        response: { 200: CurrencySchema, 201: CurrencySchema, ...problemResponses(400, 401, 403, 409, 422) },
+      },
+    },
+    async (request, reply) => {
+      const { currency, created } = await currencyService.define(request.params.code, request.body)
+      return reply.status(created ? 201 : 200).send(currencyView(currency))
+    },
+  )
+}

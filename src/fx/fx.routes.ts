@@ -1,0 +1,103 @@
+import { Type } from 'typebox'
+import type { App } from '../app.js'
+import { principalOf } from '../auth/access.js'
+import type { IdempotencyStore } from '../http/idempotency.js'
+import { problemResponses } from '../http/problem.schemas.js'
+import {
+  CreateFxQuoteBody,
+  Exchange,
+  ExchangeBody,
+  FxQuote,
+  FxRate,
+  FxRateList,
+  FxRateListQuery,
+  FxRateParams,
+  SetFxRateBody,
+} from './fx.schemas.js'
+import type { FxService } from './fx.service.js'
+
+const tags = ['exchange']
+const security = [{ bearer: [] }]
+const anyone = ['user', 'admin', 'service'] as const
+const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      description:
+        'Required: a unique key per operation; a retry with the same key is answered from the first',
+    }),
+  ),
+})
+
+export async function fxRoutes(app: App, deps: { fx: FxService; idempotency: IdempotencyStore }) {
+  const { fx, idempotency } = deps
+
+  app.get(
+    '/fx-rates',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: 'The exchange rates in force, one per direction of a currency pair',
+        querystring: FxRateListQuery,
+        response: { 200: FxRateList, ...problemResponses(400, 401, 422) },
+      },
+    },
+    async (request) => ({ items: await fx.listRates(request.query) }),
+  )
+
+  app.put(
+    '/fx-rates/:base/:quote',
+    {
+      config: { access: ['admin'] },
+      schema: {
+        tags,
+        security,
+        summary: 'Set the rate from base to quote (admin): how many quote units one base unit buys',
+        params: FxRateParams,
+        body: SetFxRateBody,
+        response: { 200: FxRate, 201: FxRate, ...problemResponses(400, 401, 403, 422) },
+      },
+    },
+    async (request, reply) => {
+      const { rate, created } = await fx.setRate(request.params.base, request.params.quote, request.body.rate)
+      return reply.status(created ? 201 : 200).send(rate)
+    },
+  )
+
+  app.post(
+    '/fx-quotes',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: 'Fix the current rate for 30 seconds, for one exchange of exactly this amount',
+        body: CreateFxQuoteBody,
+        response: { 201: FxQuote, ...problemResponses(400, 401, 422) },
+      },
+    },
+    async (request, reply) =>
+      reply.status(201).send(await fx.createQuote(principalOf(request), request.body)),
+  )
+
+  app.post(
+    '/exchanges',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: 'Convert money between two wallets of different currencies at the current or quoted rate',
+        headers: IdempotencyHeaders,
+        body: ExchangeBody,
+        response: { 201: Exchange, ...problemResponses(400, 401, 403, 404, 409, 422) },
+      },
+    },
+    (request, reply) =>
+      idempotency.run(request, reply, async (trx) => ({
+        status: 201,
+        body: await fx.exchange(trx, principalOf(request), request.body),
+      })),
+  )
+}
