@@ -1,5 +1,6 @@
 import type { App } from '../app.js'
 import { problemResponses } from '../http/problem.schemas.js'
+import { security } from '../http/route-conventions.js'
 import type { Currency } from '../money/index.js'
 import type { CurrencyView } from './currencies.schemas.js'
 import {
@@ -12,7 +13,6 @@ import {
 import type { CurrenciesService } from './currencies.service.js'
 
 const tags = ['currencies']
-const security = [{ bearer: [] }]
 
 function currencyView(currency: Currency): CurrencyView {
   return { code: currency.code, decimals: currency.decimals, name: currency.name, kind: currency.kind }

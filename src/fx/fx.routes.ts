@@ -3,6 +3,7 @@ import type { App } from '../app.js'
 import { principalOf } from '../auth/access.js'
 import type { IdempotencyStore } from '../http/idempotency.js'
 import { problemResponses } from '../http/problem.schemas.js'
+import { anyone, IdempotencyHeaders, security } from '../http/route-conventions.js'
 import {
   CreateFxQuoteBody,
   Exchange,
@@ -17,16 +18,6 @@ import {
 import type { FxService } from './fx.service.js'
 
 const tags = ['exchange']
-const security = [{ bearer: [] }]
-const anyone = ['user', 'admin', 'service'] as const
-const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(
-    Type.String({
-      description:
-        'Required: a unique key per operation; a retry with the same key is answered from the first',
-    }),
-  ),
-})
 
 export async function fxRoutes(app: App, deps: { fx: FxService; idempotency: IdempotencyStore }) {
   const { fx, idempotency } = deps

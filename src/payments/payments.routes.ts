@@ -3,6 +3,7 @@ import type { App } from '../app.js'
 import { principalOf } from '../auth/access.js'
 import type { IdempotencyStore } from '../http/idempotency.js'
 import { problemResponses } from '../http/problem.schemas.js'
+import { anyone, IdempotencyHeaders, movementErrors, security } from '../http/route-conventions.js'
 import { LedgerTransaction, TransactionParams, WalletParams } from '../wallets/wallets.schemas.js'
 import type { WalletsService } from '../wallets/wallets.service.js'
 import {
@@ -18,18 +19,7 @@ import {
 } from './payments.schemas.js'
 import type { PaymentsService } from './payments.service.js'
 
-const security = [{ bearer: [] }]
-const anyone = ['user', 'admin', 'service'] as const
 const operators = ['admin', 'service'] as const
-const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(
-    Type.String({
-      description:
-        'Required: a unique key per operation; a retry with the same key is answered from the first',
-    }),
-  ),
-})
-const movementErrors = problemResponses(400, 401, 403, 404, 409, 422)
 
 export async function paymentRoutes(
   app: App,

@@ -3,6 +3,7 @@ import type { App } from '../app.js'
 import { principalOf } from '../auth/access.js'
 import type { IdempotencyStore } from '../http/idempotency.js'
 import { problemResponses } from '../http/problem.schemas.js'
+import { anyone, IdempotencyHeaders, movementErrors, security } from '../http/route-conventions.js'
 import {
   BalanceAt,
   BalanceAtQuery,
@@ -20,18 +21,7 @@ import {
 import type { WalletsService } from './wallets.service.js'
 
 const tags = ['wallets']
-const security = [{ bearer: [] }]
-const anyone = ['user', 'admin', 'service'] as const
 const adminOnly = ['admin'] as const
-const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(
-    Type.String({
-      description:
-        'Required: a unique key per operation; a retry with the same key is answered from the first',
-    }),
-  ),
-})
-const movementErrors = problemResponses(400, 401, 403, 404, 409, 422)
 
 export async function walletRoutes(
   app: App,
