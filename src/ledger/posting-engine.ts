@@ -363,12 +363,6 @@ async function writePostings(
   accepted: { request: PostingRequest; posted: PostedTransaction }[],
   walletStates: LockedWallet[],
 ): Promise<Date> {
-  // The events built below carry the transaction's createdAt, so the instant is read first. It is
-  // read after the wallet locks were granted, so per wallet it never goes backwards, and stored
-  // as read (to the millisecond, as the API shows it), so `balance?at=<createdAt>` includes it.
-  const { rows: clock } = await sql<{ now: Date }>`select statement_timestamp() as now`.execute(trx)
-  const createdAt = clock[0]!.now
-  for (const { posted } of accepted) posted.createdAt = createdAt
   const systemAccounts = new Map<string, { name: string; currency: string }>()
   const tx = { id: [] as string[], type: [] as string[], currency: [] as string[], amount: [] as string[] }
   const txText = { reference: [] as (string | null)[], description: [] as (string | null)[] }
@@ -437,8 +431,13 @@ async function writePostings(
   // One statement writes everything: fewer round trips inside the lock window is what lets
   // concurrent writers of the same wallet go faster. Arrays keep its text the same for any
   // batch size, so PostgreSQL can reuse its plan.
-  await sql`
-    with new_system_accounts as (
+  const { rows } = await sql<{ created_at: Date }>`
+    with clock as materialized (
+      -- One instant for every row and event of the batch. The statement starts after the wallet
+      -- locks were granted, so per wallet it never goes backwards; it is kept to the millisecond
+      -- the API shows, so balance?at=<createdAt> includes the transaction it names.
+      select date_trunc('milliseconds', statement_timestamp()) as at
+    ), new_system_accounts as (
       insert into accounts (id, kind, name, currency)
       select id, 'system', name, currency
       from unnest(${system.id}::uuid[], ${system.name}::text[], ${system.currency}::text[]) as s(id, name, currency)
@@ -446,7 +445,7 @@ async function writePostings(
     ), new_transactions as (
       insert into transactions (id, type, currency, amount, reference, description, metadata, reverses_id, flags, created_at)
       select id, type, currency, amount, reference, description, metadata, reverses_id,
-        case when flags = '' then '{}'::text[] else string_to_array(flags, ',') end, ${createdAt}::timestamptz
+        case when flags = '' then '{}'::text[] else string_to_array(flags, ',') end, (select at from clock)
       from unnest(
         ${tx.id}::uuid[], ${tx.type}::text[], ${tx.currency}::text[], ${tx.amount}::numeric[],
         ${txText.reference}::text[], ${txText.description}::text[], ${txMeta.metadata}::jsonb[],
@@ -454,7 +453,7 @@ async function writePostings(
       ) as t(id, type, currency, amount, reference, description, metadata, reverses_id, flags)
     ), new_entries as (
       insert into entries (transaction_id, account_id, currency, amount, balance_after, created_at)
-      select transaction_id, account_id, currency, amount, balance_after, ${createdAt}::timestamptz
+      select transaction_id, account_id, currency, amount, balance_after, (select at from clock)
       from unnest(
         ${entry.tx}::uuid[], ${entry.account}::uuid[], ${entry.currency}::text[], ${entry.amount}::numeric[],
         ${entry.balanceAfter}::numeric[]
@@ -464,18 +463,22 @@ async function writePostings(
       insert into system_balance_deltas (account_id, amount)
       select account_id, amount from unnest(${delta.account}::uuid[], ${delta.amount}::numeric[]) as d(account_id, amount)
     ), wallet_updates as (
-      update accounts a set balance = w.balance, pending = w.pending, updated_at = statement_timestamp()
+      update accounts a set balance = w.balance, pending = w.pending, updated_at = (select at from clock)
       from unnest(${wallet.id}::uuid[], ${wallet.balance}::numeric[], ${wallet.pending}::numeric[]) as w(id, balance, pending)
       where a.id = w.id
     ), new_events as (
       insert into outbox (id, type, aggregate_type, aggregate_id, payload)
-      select id, type, aggregate_type, aggregate_id, payload
+      -- Events are built before the instant is known: a createdAt member gets it here.
+      select id, type, aggregate_type, aggregate_id,
+        case when payload ? 'createdAt' then jsonb_set(payload, '{createdAt}',
+          to_jsonb(to_char((select at from clock) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))
+        else payload end
       from unnest(
         ${event.id}::uuid[], ${event.type}::text[], ${event.aggregateType}::text[], ${event.aggregateId}::text[],
         ${event.payload}::jsonb[]
       ) as o(id, type, aggregate_type, aggregate_id, payload)
     )
-    select 1
+    select at as created_at from clock
   `.execute(trx)
-  return createdAt
+  return rows[0]!.created_at
 }

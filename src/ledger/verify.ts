@@ -36,6 +36,21 @@ export const LEDGER_CHECKS: Check[] = [
       ),
   },
   {
+    name: 'entries-name-accounts',
+    description: 'every entry and queued system delta belongs to an existing account',
+    query: (db) =>
+      rowsOf(
+        db,
+        sql<{ detail: string }>`
+          select format('%s of %s names no account %s', what, owner, account_id) as detail from (
+            select 'entry' as what, transaction_id::text as owner, account_id from entries
+            union all
+            select 'delta', id::text, account_id from system_balance_deltas
+          ) refs where not exists (select 1 from accounts a where a.id = refs.account_id)
+        `,
+      ),
+  },
+  {
     name: 'transactions-balance',
     description: 'the entries of every transaction sum to zero in each currency',
     query: (db) =>

@@ -141,11 +141,9 @@ describe('system accounts are not a bottleneck', () => {
     await holder.connect()
     try {
       await holder.query('begin')
-      // FOR NO KEY UPDATE is the lock an UPDATE of the balance takes: if a posting updated or
-      // locked the world row it would wait here. (FOR UPDATE would also block the KEY SHARE
-      // lock that the foreign keys of entries and deltas take: shared among postings, so it
-      // does not make them wait on each other, but it would make them wait on this holder.)
-      await holder.query('select id from accounts where id = $1 for no key update', [world])
+      // The strongest row lock there is: a posting that updated, locked or even key-share
+      // referenced the world row (as a foreign key would) would wait here.
+      await holder.query('select id from accounts where id = $1 for update', [world])
 
       let timer: NodeJS.Timeout | undefined
       const stillHeld = new Promise<'timed out'>((resolve) => {
