@@ -42,15 +42,27 @@ function fingerprintOf(request: FastifyRequest): string {
 
 class ConcurrentFirstUse extends Error {}
 
+/** A 4xx of the business rules (insufficient_funds, wallet_frozen, ...), which a retry must see again. */
+function isBusinessRefusal(error: unknown): error is AppError {
+  return (
+    error instanceof AppError &&
+    error.status < 500 &&
+    error.code !== IdempotencyKeyReused.definition.code &&
+    error.code !== IdempotencyKeyInFlight.definition.code
+  )
+}
+
 /**
  * Idempotency-Key handling (IETF draft-ietf-httpapi-idempotency-key-header), keyed by caller.
  *
  * The key row commits in the same database transaction as the work, so a crash can neither
  * apply a request without its key nor record a key without its effect. A business refusal (a
- * 4xx AppError) is recorded too, after rolling back to a savepoint, so a retry gets the same
- * answer. "Still running" is seen by an in-process set (which also covers PGlite, where the
- * first request holds the only connection) and across processes by a transaction-scoped
- * advisory lock on the key, taken with try-lock so no request ever waits on another.
+ * 4xx AppError) rolls the work back and is then recorded on its own, so a retry gets the same
+ * answer; the common, successful path needs no savepoint.
+ *
+ * "Still running" is seen by an in-process set (which also covers PGlite, where the first
+ * request holds the only connection) and across processes by a transaction-scoped advisory
+ * lock on the key, taken with try-lock so no request ever waits on another.
  */
 export class IdempotencyStore {
   private readonly inFlight = new Set<string>()
@@ -113,52 +125,65 @@ export class IdempotencyStore {
     return { status: row.status_code, body: row.response_body, replayed: true }
   }
 
-  private attempt(
+  private async attempt(
     request: FastifyRequest,
     scope: string,
     key: string,
     fingerprint: string,
     work: (trx: Trx) => Promise<IdempotentResponse>,
   ): Promise<IdempotentResponse & { replayed: boolean }> {
-    return this.db.transaction().execute(async (trx) => {
-      const { rows } = await sql<{
-        locked: boolean
-        fingerprint: string | null
-        status_code: number | null
-        response_body: string | null
-      }>`
-        select l.locked, k.fingerprint, k.status_code, k.response_body
-        from (select pg_try_advisory_xact_lock(hashtextextended(${`${scope} ${key}`}, 0)) as locked) l
-        left join idempotency_keys k on k.scope = ${scope} and k.key = ${key}
-      `.execute(trx)
-      const found = rows[0]!
-      if (found.fingerprint !== null) {
-        if (found.fingerprint !== fingerprint) throw new IdempotencyKeyReused()
-        return { status: found.status_code!, body: found.response_body!, replayed: true }
-      }
-      if (!found.locked) throw new IdempotencyKeyInFlight()
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        const { rows } = await sql<{
+          locked: boolean
+          fingerprint: string | null
+          status_code: number | null
+          response_body: string | null
+        }>`
+          select l.locked, k.fingerprint, k.status_code, k.response_body
+          from (select pg_try_advisory_xact_lock(hashtextextended(${`${scope} ${key}`}, 0)) as locked) l
+          left join idempotency_keys k on k.scope = ${scope} and k.key = ${key}
+        `.execute(trx)
+        const found = rows[0]!
+        if (found.fingerprint !== null) {
+          if (found.fingerprint !== fingerprint) throw new IdempotencyKeyReused()
+          return { status: found.status_code!, body: found.response_body!, replayed: true }
+        }
+        if (!found.locked) throw new IdempotencyKeyInFlight()
 
-      await sql`savepoint idempotent_work`.execute(trx)
-      let status: number
-      let body: string
-      try {
         const response = await work(trx)
-        status = response.status
-        body = JSON.stringify(response.body)
-      } catch (error) {
-        if (!(error instanceof AppError) || error.status >= 500) throw error
-        await sql`rollback to savepoint idempotent_work`.execute(trx)
-        status = error.status
-        body = JSON.stringify(problemBody(error, request))
+        const body = JSON.stringify(response.body)
+        if (!(await this.record(trx, scope, key, fingerprint, response.status, body)))
+          throw new ConcurrentFirstUse()
+        return { status: response.status, body, replayed: false }
+      })
+    } catch (error) {
+      if (!isBusinessRefusal(error)) throw error
+      // The work was rolled back whole; the refusal is recorded on its own so that a retry gets
+      // the same answer. If another process recorded this key in between, its answer stands.
+      const body = JSON.stringify(problemBody(error, request))
+      if (!(await this.record(this.db, scope, key, fingerprint, error.status, body))) {
+        return this.storedAnswer(scope, key, fingerprint)
       }
-      const inserted = await sql`
-        insert into idempotency_keys (scope, key, fingerprint, status_code, response_body)
-        values (${scope}, ${key}, ${fingerprint}, ${status}, ${body})
-        on conflict do nothing
-      `.execute(trx)
-      if (inserted.numAffectedRows === 0n) throw new ConcurrentFirstUse()
-      return { status, body, replayed: false }
-    })
+      return { status: error.status, body, replayed: false }
+    }
+  }
+
+  /** Stores an answer; false when the key already has one. */
+  private async record(
+    db: Db | Trx,
+    scope: string,
+    key: string,
+    fingerprint: string,
+    status: number,
+    body: string,
+  ): Promise<boolean> {
+    const inserted = await sql`
+      insert into idempotency_keys (scope, key, fingerprint, status_code, response_body)
+      values (${scope}, ${key}, ${fingerprint}, ${status}, ${body})
+      on conflict do nothing
+    `.execute(db)
+    return inserted.numAffectedRows !== 0n
   }
 
   /** Forgets keys older than the retention; the worker calls it. */
