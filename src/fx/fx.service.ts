@@ -114,8 +114,8 @@ export class FxService {
    */
   async exchange(trx: Trx, principal: Principal, input: ExchangeInput): Promise<ExchangeView> {
     const { currencies, wallets, engine } = this.deps
-    const source = await wallets.visibleWallet(principal, input.fromWalletId, trx)
-    const target = await wallets.visibleWallet(principal, input.toWalletId, trx)
+    const source = await wallets.walletIdentity(principal, input.fromWalletId, trx)
+    const target = await wallets.walletIdentity(principal, input.toWalletId, trx)
     if (source.currency === target.currency) throw new ExchangeSameCurrency({ currency: source.currency })
     const from = await currencies.resolve(source.currency)
     const to = await currencies.resolve(target.currency)
@@ -160,7 +160,7 @@ export class FxService {
             { type: 'transaction', id: posted.id },
             {
               transactionId: posted.id,
-              userId: source.user_id,
+              userId: source.userId,
               fromWalletId: source.id,
               toWalletId: target.id,
               ...exchange,

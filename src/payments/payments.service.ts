@@ -78,7 +78,7 @@ export class PaymentsService {
   }
 
   async purchase(trx: Trx, principal: Principal, input: PurchaseInput): Promise<PostedTransaction> {
-    const wallet = await this.wallets.visibleWallet(principal, input.walletId, trx)
+    const wallet = await this.wallets.walletIdentity(principal, input.walletId, trx)
     const currency = wallet.currency
     const amount = parseAmount(input.amount, this.currencies.require(currency))
     return this.engine.postOne(trx, {
@@ -112,7 +112,7 @@ export class PaymentsService {
   }
 
   async createHold(trx: Trx, principal: Principal, input: CreateHoldInput): Promise<HoldView> {
-    const wallet = await this.wallets.visibleWallet(principal, input.walletId, trx)
+    const wallet = await this.wallets.walletIdentity(principal, input.walletId, trx)
     const currency = wallet.currency
     const amount = parseAmount(input.amount, this.currencies.require(currency))
     const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null

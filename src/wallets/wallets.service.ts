@@ -38,7 +38,18 @@ function decodeCursor(cursor: string): bigint {
   return BigInt(match[1]!)
 }
 
+/** What never changes about a wallet. */
+export interface WalletIdentity {
+  id: string
+  userId: string
+  currency: string
+}
+
+const WALLET_IDENTITY_CACHE_SIZE = 100_000
+
 export class WalletsService {
+  private readonly identities = new Map<string, WalletIdentity>()
+
   constructor(
     private readonly db: Db,
     private readonly readDb: Db,
@@ -95,6 +106,32 @@ export class WalletsService {
       flags: posted.flags,
       createdAt: posted.createdAt.toISOString(),
     }
+  }
+
+  /**
+   * Owner and currency of a wallet the principal may use, for the movement paths. Both never
+   * change once a wallet exists, so they are remembered and a movement needs no read before the
+   * posting engine locks the row (which re-checks ownership on the locked row).
+   */
+  async walletIdentity(
+    principal: Principal,
+    walletId: string,
+    db: Db | Trx = this.db,
+  ): Promise<WalletIdentity> {
+    let identity = this.identities.get(walletId)
+    if (!identity) {
+      const wallet = await repo.findWallet(db, walletId)
+      if (!wallet) throw new WalletNotFound({ walletId })
+      identity = { id: wallet.id, userId: wallet.user_id, currency: wallet.currency }
+      if (this.identities.size >= WALLET_IDENTITY_CACHE_SIZE) {
+        this.identities.delete(this.identities.keys().next().value!)
+      }
+      this.identities.set(walletId, identity)
+    }
+    if (!seesEverything(principal) && identity.userId !== principal.userId)
+      throw new WalletNotFound({ walletId })
+    await this.knowCurrencies([identity.currency])
+    return identity
   }
 
   /** The wallet if the principal may use it; otherwise WalletNotFound, never revealing it exists. */
@@ -186,7 +223,7 @@ export class WalletsService {
   }
 
   private async walletCurrency(trx: Trx, principal: Principal, walletId: string): Promise<string> {
-    return (await this.visibleWallet(principal, walletId, trx)).currency
+    return (await this.walletIdentity(principal, walletId, trx)).currency
   }
 
   async deposit(
@@ -240,7 +277,7 @@ export class WalletsService {
   async transfer(trx: Trx, principal: Principal, input: TransferInput): Promise<PostedTransaction> {
     if ((input.toWalletId === undefined) === (input.toUserId === undefined))
       throw new TransferTargetRequired()
-    const source = await this.visibleWallet(principal, input.fromWalletId, trx)
+    const source = await this.walletIdentity(principal, input.fromWalletId, trx)
     const currency = source.currency
     const amount = parseAmount(input.amount, this.currencies.require(currency))
     let toWalletId = input.toWalletId
