@@ -1,0 +1,145 @@
+import { type CpuUse, formatCpuUse } from './cpu.js'
+import type { PgbenchFigure } from './pgbench.js'
+
+export interface ScenarioResult {
+  name: string
+  description: string
+  status: 'measured' | 'not available'
+  /** Why the scenario did not run, e.g. the route answered 404. */
+  note?: string
+  seconds?: number
+  /** Every response, whatever its status, per second. */
+  requestsPerSecond?: number
+  /** 2xx responses per second: what the pgbench ratio compares. */
+  okPerSecond?: number
+  latencyMs?: { p50: number; p99: number; max: number; average: number }
+  requests?: number
+  non2xx?: number
+  errors?: number
+  timeouts?: number
+  statusCodes?: Record<string, number>
+  pgbench?: { mode: 'random' | 'hot'; tps: number } | null
+  /** okPerSecond / pgbench tps. */
+  ratio?: number | null
+  cpu?: CpuUse | null
+  /** From pg_stat_database and pg_stat_wal; WAL is cluster-wide, so other databases' work counts too. */
+  database?: {
+    commitsPerRequest: number | null
+    rollbacksPerRequest: number | null
+    walBytesPerRequest: number | null
+  }
+}
+
+export interface BenchReport {
+  startedAt: string
+  command: string
+  machine: {
+    cpus: number
+    cpuModel: string
+    memoryGiB: number
+    node: string
+    postgres: string
+    platform: string
+    loadAverageAtStart: number[]
+  }
+  options: Record<string, unknown>
+  seed: Record<string, unknown>
+  pgbench: {
+    available: boolean
+    random?: PgbenchFigure & { cpu: CpuUse | null }
+    hot?: PgbenchFigure & { cpu: CpuUse | null }
+    note?: string
+  }
+  scenarios: ScenarioResult[]
+  serveLog?: { file: string; errorLines: number }
+  verify: { ok: boolean; output: string } | null
+  failures: string[]
+  profile?: unknown
+}
+
+/** Cores used by unrelated processes above which a run is flagged as disturbed. */
+const OTHER_LOAD_WARNING = 0.2
+
+const round = (value: number, digits = 0) => {
+  const factor = 10 ** digits
+  return Math.round(value * factor) / factor
+}
+
+function cell(value: number | null | undefined, digits = 0): string {
+  return value === null || value === undefined ? '—' : round(value, digits).toLocaleString('en-US')
+}
+
+/** A fixed-width table: numbers right-aligned, the first column left-aligned. */
+export function formatTable(report: BenchReport): string {
+  const header = [
+    'scenario',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'max ms',
+    'non-2xx',
+    'errors',
+    'pgbench tps',
+    'Coffer/pgbench',
+  ]
+  const rows = report.scenarios.map((s) =>
+    s.status === 'not available'
+      ? [s.name, 'not available', '', '', '', '', '', '', '']
+      : [
+          s.name,
+          cell(s.requestsPerSecond),
+          cell(s.latencyMs?.p50),
+          cell(s.latencyMs?.p99),
+          cell(s.latencyMs?.max),
+          cell(s.non2xx),
+          cell((s.errors ?? 0) + (s.timeouts ?? 0)),
+          s.pgbench ? `${cell(s.pgbench.tps)} (${s.pgbench.mode})` : '—',
+          s.ratio === null || s.ratio === undefined ? '—' : `${round(s.ratio, 2).toFixed(2)}`,
+        ],
+  )
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 || c === 'not available' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
+}
+
+export function formatNotes(report: BenchReport): string {
+  const notes: string[] = []
+  for (const s of report.scenarios) {
+    if (s.note) notes.push(`${s.name}: ${s.note}`)
+    if (s.cpu) notes.push(`${s.name}: ${formatCpuUse(s.cpu)}`)
+    const db = s.database
+    if (db && db.commitsPerRequest !== null) {
+      notes.push(
+        `${s.name}: per request ${cell(db.commitsPerRequest, 2)} commits, ${cell(db.rollbacksPerRequest, 2)} rollbacks` +
+          (db.walBytesPerRequest === null ? '' : `, ${cell(db.walBytesPerRequest)} bytes of WAL`),
+      )
+    }
+    if (s.non2xx && s.statusCodes) {
+      const codes = Object.entries(s.statusCodes)
+        .filter(([code]) => !code.startsWith('2'))
+        .map(([code, count]) => `${code} x${count}`)
+      notes.push(`${s.name}: non-2xx responses ${codes.join(', ')}`)
+    }
+  }
+  const disturbed = report.scenarios.filter((s) => (s.cpu?.cores.other ?? 0) > OTHER_LOAD_WARNING)
+  if (disturbed.length > 0) {
+    notes.push(
+      `WARNING: other processes kept more than ${OTHER_LOAD_WARNING} of a core busy during ${disturbed.map((s) => s.name).join(', ')}: those figures understate Coffer`,
+    )
+  }
+  if (report.pgbench.note) notes.push(`pgbench: ${report.pgbench.note}`)
+  for (const mode of ['random', 'hot'] as const) {
+    const figure = report.pgbench[mode]
+    if (figure) {
+      notes.push(
+        `pgbench ${mode}: ${cell(figure.tps)} tps, latency average ${cell(figure.latencyAverageMs, 1)} ms, ` +
+          `${figure.transactions.toLocaleString('en-US')} transactions, ${figure.failed} failed (${figure.clients} clients, ${figure.seconds} s)`,
+      )
+      if (figure.cpu) notes.push(`pgbench ${mode}: ${formatCpuUse(figure.cpu)}`)
+    }
+  }
+  return notes.map((n) => `  ${n}`).join('\n')
+}

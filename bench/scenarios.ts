@@ -1,0 +1,135 @@
+import { randomInt, randomUUID } from 'node:crypto'
+import type { Request, RequestParams } from 'autocannon'
+import type { ScenarioName } from './options.js'
+
+/** What the scenarios run against, once seeding is done. */
+export interface BenchTarget {
+  wallets: string[]
+  /** Every transfer of hot-wallet credits this wallet. */
+  hotWallet: string
+  merchant: string
+  deep: { id: string; middleCursor: string } | null
+}
+
+export interface Scenario {
+  name: ScenarioName
+  description: string
+  /** Writes money: compared with pgbench. */
+  pgbench: 'random' | 'hot' | null
+  /** Needs an API route that may not exist yet; probed before the run. */
+  probe?: (target: BenchTarget) => RequestParams
+  requests: (target: BenchTarget) => Request[]
+}
+
+const API = '/api/v1'
+
+/** 0.01 to 1.00: small against the funding, so no wallet runs dry during a run. */
+function randomAmount(): string {
+  const cents = randomInt(1, 101)
+  return `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`
+}
+
+function pick<T>(items: readonly T[]): T {
+  return items[randomInt(items.length)]!
+}
+
+/** Two different wallets, uniformly. */
+function randomPair(wallets: readonly string[]): [string, string] {
+  const from = randomInt(wallets.length)
+  let to = randomInt(wallets.length - 1)
+  if (to >= from) to += 1
+  return [wallets[from]!, wallets[to]!]
+}
+
+function post(request: RequestParams, path: string, body: Record<string, unknown>): RequestParams {
+  return {
+    ...request,
+    method: 'POST',
+    path,
+    headers: { ...request.headers, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+    body: JSON.stringify(body),
+  }
+}
+
+function get(request: RequestParams, path: string): RequestParams {
+  const { 'content-type': _, 'idempotency-key': __, ...headers } = request.headers
+  return { method: 'GET', path, headers }
+}
+
+const transfer = (request: RequestParams, from: string, to: string) =>
+  post(request, `${API}/transfers`, { fromWalletId: from, toWalletId: to, amount: randomAmount() })
+
+const purchase = (request: RequestParams, target: BenchTarget) =>
+  post(request, `${API}/purchases`, {
+    walletId: pick(target.wallets),
+    merchant: target.merchant,
+    amount: randomAmount(),
+  })
+
+const readWallet = (request: RequestParams, walletId: string) => get(request, `${API}/wallets/${walletId}`)
+
+const readHistory = (request: RequestParams, walletId: string) =>
+  get(request, `${API}/wallets/${walletId}/transactions`)
+
+export const SCENARIOS: Record<ScenarioName, Scenario> = {
+  transfers: {
+    name: 'transfers',
+    description: 'transfers between random distinct pairs of funded wallets',
+    pgbench: 'random',
+    requests: (target) => [{ setupRequest: (request) => transfer(request, ...randomPair(target.wallets)) }],
+  },
+  'hot-wallet': {
+    name: 'hot-wallet',
+    description: 'transfers from random wallets, every one crediting the same wallet',
+    pgbench: 'hot',
+    requests: (target) => {
+      const others = target.wallets.filter((id) => id !== target.hotWallet)
+      return [{ setupRequest: (request) => transfer(request, pick(others), target.hotWallet) }]
+    },
+  },
+  'hot-merchant': {
+    name: 'hot-merchant',
+    description: 'purchases from random wallets, every one paying the same merchant',
+    // The merchant is a system account: Coffer never locks it, so its ceiling is the random pair's.
+    pgbench: 'random',
+    probe: (target) => purchase({ method: 'POST', path: '/', headers: {} }, target),
+    requests: (target) => [{ setupRequest: (request) => purchase(request, target) }],
+  },
+  reads: {
+    name: 'reads',
+    description: 'GET a random wallet, then the first history page of another',
+    pgbench: null,
+    requests: (target) => [
+      { setupRequest: (request) => readWallet(request, pick(target.wallets)) },
+      { setupRequest: (request) => readHistory(request, pick(target.wallets)) },
+    ],
+  },
+  mixed: {
+    name: 'mixed',
+    description: '40 % GET wallet, 40 % first history page, 20 % transfers, in random order',
+    pgbench: null,
+    requests: (target) => [
+      {
+        setupRequest: (request) => {
+          const draw = randomInt(10)
+          if (draw < 2) return transfer(request, ...randomPair(target.wallets))
+          if (draw < 6) return readWallet(request, pick(target.wallets))
+          return readHistory(request, pick(target.wallets))
+        },
+      },
+    ],
+  },
+  'history-deep': {
+    name: 'history-deep',
+    description: 'first and middle history page of one wallet with a deep history',
+    pgbench: null,
+    requests: (target) => {
+      if (!target.deep) throw new Error('history-deep needs the deep wallet')
+      const base = `${API}/wallets/${target.deep.id}/transactions`
+      return [
+        { method: 'GET', path: base },
+        { method: 'GET', path: `${base}?cursor=${target.deep.middleCursor}` },
+      ]
+    },
+  },
+}
