@@ -1,4 +1,3 @@
-import { Type } from 'typebox'
 import type { App } from '../app.js'
 import { principalOf } from '../auth/access.js'
 import type { IdempotencyStore } from '../http/idempotency.js'
