@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream'
+import { Validator } from '@seriousme/openapi-schema-validator'
 import { Type } from 'typebox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../src/app.js'
@@ -197,6 +198,11 @@ describe('HTTP conventions', () => {
       expect(document.openapi).toMatch(/^3\.1\./)
       expect(document.paths).toHaveProperty(['/health/ready', 'get'])
       expect(document.paths).toHaveProperty(['/test/transfers', 'post', 'requestBody'])
+      // Every route of the app, money routes included, makes a document the 3.1 schema accepts.
+      const validation = await new Validator().validate(response.json())
+      expect(validation.errors).toBeUndefined()
+      expect(validation.valid).toBe(true)
+      expect(document.paths).toHaveProperty(['/api/v1/transfers', 'post'])
     })
 
     it('serves Swagger UI at /docs', async () => {
