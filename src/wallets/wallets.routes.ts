@@ -92,51 +92,40 @@ export async function walletRoutes(
     )
   }
 
-  app.post(
-    '/wallets/:id/deposits',
-    {
-      config: { access: anyone },
-      schema: {
-        tags,
-        security,
-        summary: 'Deposit into a wallet from outside the ledger',
-        params: WalletParams,
-        headers: IdempotencyHeaders,
-        body: MovementBody,
-        response: { 201: LedgerTransaction, ...movementErrors },
+  const worldMovements = [
+    { path: 'deposits', type: 'deposit', summary: 'Deposit into a wallet from outside the ledger' },
+    { path: 'withdrawals', type: 'withdrawal', summary: 'Withdraw from a wallet to outside the ledger' },
+  ] as const
+  for (const movement of worldMovements) {
+    app.post(
+      `/wallets/:id/${movement.path}`,
+      {
+        config: { access: anyone },
+        schema: {
+          tags,
+          security,
+          summary: movement.summary,
+          params: WalletParams,
+          headers: IdempotencyHeaders,
+          body: MovementBody,
+          response: { 201: LedgerTransaction, ...movementErrors },
+        },
       },
-    },
-    (request, reply) =>
-      idempotency.run(request, reply, async (trx) => ({
-        status: 201,
-        body: wallets.transactionView(
-          await wallets.deposit(trx, principalOf(request), request.params.id, request.body),
-        ),
-      })),
-  )
-
-  app.post(
-    '/wallets/:id/withdrawals',
-    {
-      config: { access: anyone },
-      schema: {
-        tags,
-        security,
-        summary: 'Withdraw from a wallet to outside the ledger',
-        params: WalletParams,
-        headers: IdempotencyHeaders,
-        body: MovementBody,
-        response: { 201: LedgerTransaction, ...movementErrors },
-      },
-    },
-    (request, reply) =>
-      idempotency.run(request, reply, async (trx) => ({
-        status: 201,
-        body: wallets.transactionView(
-          await wallets.withdraw(trx, principalOf(request), request.params.id, request.body),
-        ),
-      })),
-  )
+      (request, reply) =>
+        idempotency.run(request, reply, async (trx) => ({
+          status: 201,
+          body: wallets.transactionView(
+            await wallets.moveWithWorld(
+              trx,
+              principalOf(request),
+              request.params.id,
+              movement.type,
+              request.body,
+            ),
+          ),
+        })),
+    )
+  }
 
   app.post(
     '/transfers',

@@ -226,46 +226,37 @@ export class WalletsService {
     return (await this.walletIdentity(principal, walletId, trx)).currency
   }
 
-  async deposit(
+  /**
+   * Money entering (deposit) or leaving (withdrawal) the ledger: the wallet against the `world`
+   * account of its currency.
+   */
+  async moveWithWorld(
     trx: Trx,
     principal: Principal,
     walletId: string,
+    type: 'deposit' | 'withdrawal',
     input: MovementInput,
   ): Promise<PostedTransaction> {
     const currency = await this.walletCurrency(trx, principal, walletId)
     const amount = parseAmount(input.amount, this.currencies.require(currency))
+    const world = { account: { system: { name: 'world', currency } }, currency }
+    const wallet = { account: { wallet: walletId }, currency }
+    // Entries read in the direction the money moves: from the world, or to it.
+    const legs =
+      type === 'deposit'
+        ? [
+            { ...world, amount: -amount },
+            { ...wallet, amount },
+          ]
+        : [
+            { ...wallet, amount: -amount },
+            { ...world, amount },
+          ]
     return this.engine.postOne(trx, {
-      type: 'deposit',
+      type,
       currency,
       amount,
-      legs: [
-        { account: { system: { name: 'world', currency } }, currency, amount: -amount },
-        { account: { wallet: walletId }, currency, amount },
-      ],
-      reference: input.reference,
-      description: input.description,
-      metadata: input.metadata,
-      authorize: this.ownedBy(principal, walletId),
-      events: (posted) => this.postedEvents(posted),
-    })
-  }
-
-  async withdraw(
-    trx: Trx,
-    principal: Principal,
-    walletId: string,
-    input: MovementInput,
-  ): Promise<PostedTransaction> {
-    const currency = await this.walletCurrency(trx, principal, walletId)
-    const amount = parseAmount(input.amount, this.currencies.require(currency))
-    return this.engine.postOne(trx, {
-      type: 'withdrawal',
-      currency,
-      amount,
-      legs: [
-        { account: { wallet: walletId }, currency, amount: -amount },
-        { account: { system: { name: 'world', currency } }, currency, amount },
-      ],
+      legs,
       reference: input.reference,
       description: input.description,
       metadata: input.metadata,
