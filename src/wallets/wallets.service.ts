@@ -295,7 +295,8 @@ export class WalletsService {
   }
 
   async history(principal: Principal, walletId: string, query: HistoryQueryInput): Promise<HistoryPageView> {
-    const wallet = await this.visibleWallet(principal, walletId, this.readDb)
+    // Owner and currency are all a page needs of the wallet: remembered, so a page is one query.
+    const wallet = await this.walletIdentity(principal, walletId, this.readDb)
     const limit = query.limit ?? 50
     const rows = await repo.historyPage(this.readDb, {
       walletId,
@@ -323,7 +324,7 @@ export class WalletsService {
   }
 
   async balanceAt(principal: Principal, walletId: string, at: Date) {
-    const wallet = await this.visibleWallet(principal, walletId, this.readDb)
+    const wallet = await this.walletIdentity(principal, walletId, this.readDb)
     const balance = await repo.balanceAt(this.readDb, walletId, at)
     return {
       walletId,
