@@ -6,6 +6,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import type { Logger } from 'pino'
 import { PGliteDialect } from './pglite-dialect.js'
+import { withPreparedStatements } from './prepared-statements.js'
 import type { Database } from './schema.js'
 
 export type Db = Kysely<Database>
@@ -69,7 +70,7 @@ export async function closePGlite(db: Db, pglite: PGlite): Promise<void> {
 }
 
 export function kyselyOverPool(pool: pg.Pool): Db {
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(pool) }) })
 }
 
 export interface ConnectOptions {
