@@ -9,7 +9,7 @@ import type { Config } from './config.js'
 import { CurrenciesService } from './currencies/currencies.service.js'
 import { connectDatabase, type DatabaseHandles } from './db/database.js'
 import { FxService } from './fx/fx.service.js'
-import { IdempotencyStore } from './http/idempotency.js'
+import { CONCURRENT_BATCHES_ON_POSTGRES, IdempotencyStore } from './http/idempotency.js'
 import { PostingEngine } from './ledger/posting-engine.js'
 import { type CurrencyRegistry, defaultCurrencyRegistry } from './money/index.js'
 import { PaymentsService } from './payments/payments.service.js'
@@ -106,7 +106,11 @@ export async function createContainer(
   const currencies = defaultCurrencyRegistry()
   const currencyService = new CurrenciesService(database.db, currencies, logger)
   const ledger = new PostingEngine(currencies)
-  const idempotency = new IdempotencyStore(database.db)
+  const idempotency = new IdempotencyStore(
+    database.db,
+    ledger,
+    database.kind === 'pglite' ? 1 : CONCURRENT_BATCHES_ON_POSTGRES,
+  )
   const wallets = new WalletsService(database.db, database.readDb, ledger, currencies, currencyService)
   const payments = new PaymentsService(database.readDb, ledger, currencies, wallets)
   const fx = new FxService({ db: database.db, engine: ledger, currencies: currencyService, wallets })

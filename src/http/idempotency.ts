@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { sql } from 'kysely'
 import { principalOf } from '../auth/access.js'
 import type { Db } from '../db/database.js'
-import type { Trx } from '../ledger/posting-engine.js'
+import type { PostedTransaction, PostingEngine, PostingRequest, Trx } from '../ledger/posting-engine.js'
 import { AppError } from './errors.js'
 import { IdempotencyKeyInFlight, IdempotencyKeyRequired, IdempotencyKeyReused } from './idempotency.errors.js'
 import { PROBLEM_CONTENT_TYPE, problemBody } from './problem-handler.js'
@@ -42,6 +42,31 @@ function fingerprintOf(request: FastifyRequest): string {
 
 class ConcurrentFirstUse extends Error {}
 
+/** At most this many movements share a database transaction. */
+const MAX_BATCH = 100
+/**
+ * Batches in flight at once per process on PostgreSQL; more waiting movements join the next
+ * batch. PGlite has one connection, so there one batch at a time is all that can run anyway.
+ */
+export const CONCURRENT_BATCHES_ON_POSTGRES = 4
+
+interface KeyClaim {
+  scope: string
+  key: string
+  fingerprint: string
+}
+
+type StoredAnswer = IdempotentResponse & { replayed: boolean }
+
+interface BatchItem {
+  request: FastifyRequest
+  claim: KeyClaim
+  posting: PostingRequest
+  render: (posted: PostedTransaction) => unknown
+  resolve: (answer: StoredAnswer) => void
+  reject: (error: unknown) => void
+}
+
 /** A 4xx of the business rules (insufficient_funds, wallet_frozen, ...), which a retry must see again. */
 function isBusinessRefusal(error: unknown): error is AppError {
   return (
@@ -66,21 +91,65 @@ function isBusinessRefusal(error: unknown): error is AppError {
  */
 export class IdempotencyStore {
   private readonly inFlight = new Set<string>()
+  private readonly queue: BatchItem[] = []
+  private batchesRunning = 0
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly engine: PostingEngine,
+    private readonly concurrentBatches: number,
+  ) {}
 
-  async run(
+  /** Runs `work` in its own database transaction with the key's record. */
+  run(
     request: FastifyRequest,
     reply: FastifyReply,
     work: (trx: Trx) => Promise<IdempotentResponse>,
+  ): Promise<void> {
+    return this.respond(request, reply, (claim) => this.attemptOnce(request, claim, work))
+  }
+
+  /**
+   * A plain movement (deposit, withdrawal, transfer, purchase): built outside the database, then
+   * posted with the movements of other callers that are waiting at the same moment, in one
+   * database transaction: one idempotency lookup, one lock statement, one write, one commit for
+   * the lot. Each movement still succeeds or fails alone and gets its own record; if the batch
+   * as a whole fails, each of its movements is run again on its own.
+   */
+  postMovement(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    build: () => Promise<PostingRequest>,
+    render: (posted: PostedTransaction) => unknown,
+  ): Promise<void> {
+    return this.respond(request, reply, async (claim) => {
+      let posting: PostingRequest
+      try {
+        posting = await build()
+      } catch (error) {
+        if (!isBusinessRefusal(error)) throw error
+        return this.recordRefusal(request, claim, error)
+      }
+      return new Promise<StoredAnswer>((resolve, reject) => {
+        this.queue.push({ request, claim, posting, render, resolve, reject })
+        this.startBatches()
+      })
+    })
+  }
+
+  private async respond(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    execute: (claim: KeyClaim) => Promise<StoredAnswer>,
   ): Promise<void> {
     const key = request.headers[IDEMPOTENCY_KEY_HEADER]
     if (typeof key !== 'string' || !ACCEPTABLE_KEY.test(key)) throw new IdempotencyKeyRequired()
     const principal = principalOf(request)
     const scope = `${principal.kind}:${principal.id}`
     const fingerprint = fingerprintOf(request)
+    const claim: KeyClaim = { scope, key, fingerprint }
     const slot = `${scope} ${key}`
-    let stored: IdempotentResponse & { replayed: boolean }
+    let stored: StoredAnswer
     if (this.inFlight.has(slot)) {
       // Another request of this process holds the key. If that one is only replaying a stored
       // answer, this one may replay it too: only a first execution still running is a 409.
@@ -88,13 +157,7 @@ export class IdempotencyStore {
     } else {
       this.inFlight.add(slot)
       try {
-        try {
-          stored = await this.attempt(request, scope, key, fingerprint, work)
-        } catch (error) {
-          if (!(error instanceof ConcurrentFirstUse)) throw error
-          // Another process recorded this key between our snapshot and our insert: run again, which replays it.
-          stored = await this.attempt(request, scope, key, fingerprint, work)
-        }
+        stored = await execute(claim)
       } finally {
         this.inFlight.delete(slot)
       }
@@ -125,13 +188,25 @@ export class IdempotencyStore {
     return { status: row.status_code, body: row.response_body, replayed: true }
   }
 
+  private async attemptOnce(
+    request: FastifyRequest,
+    claim: KeyClaim,
+    work: (trx: Trx) => Promise<IdempotentResponse>,
+  ): Promise<StoredAnswer> {
+    try {
+      return await this.attempt(request, claim, work)
+    } catch (error) {
+      if (!(error instanceof ConcurrentFirstUse)) throw error
+      // Another process recorded this key between our snapshot and our insert: run again, which replays it.
+      return this.attempt(request, claim, work)
+    }
+  }
+
   private async attempt(
     request: FastifyRequest,
-    scope: string,
-    key: string,
-    fingerprint: string,
+    { scope, key, fingerprint }: KeyClaim,
     work: (trx: Trx) => Promise<IdempotentResponse>,
-  ): Promise<IdempotentResponse & { replayed: boolean }> {
+  ): Promise<StoredAnswer> {
     try {
       return await this.db.transaction().execute(async (trx) => {
         const { rows } = await sql<{
@@ -160,13 +235,117 @@ export class IdempotencyStore {
     } catch (error) {
       if (!isBusinessRefusal(error)) throw error
       // The work was rolled back whole; the refusal is recorded on its own so that a retry gets
-      // the same answer. If another process recorded this key in between, its answer stands.
-      const body = JSON.stringify(problemBody(error, request))
-      if (!(await this.record(this.db, scope, key, fingerprint, error.status, body))) {
-        return this.storedAnswer(scope, key, fingerprint)
-      }
-      return { status: error.status, body, replayed: false }
+      // the same answer.
+      return this.recordRefusal(request, { scope, key, fingerprint }, error)
     }
+  }
+
+  /** Records a refusal; if another process recorded this key in between, its answer stands. */
+  private async recordRefusal(
+    request: FastifyRequest,
+    claim: KeyClaim,
+    error: AppError,
+  ): Promise<StoredAnswer> {
+    const body = JSON.stringify(problemBody(error, request))
+    if (!(await this.record(this.db, claim.scope, claim.key, claim.fingerprint, error.status, body))) {
+      return this.storedAnswer(claim.scope, claim.key, claim.fingerprint)
+    }
+    return { status: error.status, body, replayed: false }
+  }
+
+  private startBatches(): void {
+    while (this.batchesRunning < this.concurrentBatches && this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH)
+      this.batchesRunning += 1
+      void this.postBatch(batch).finally(() => {
+        this.batchesRunning -= 1
+        this.startBatches()
+      })
+    }
+  }
+
+  private async postBatch(batch: BatchItem[]): Promise<void> {
+    let answers: (StoredAnswer | AppError)[]
+    try {
+      answers = await this.db.transaction().execute((trx) => this.postBatchIn(trx, batch))
+    } catch (error) {
+      // One movement the engine could not refuse cleanly (or a key recorded by another process
+      // meanwhile) must not fail its neighbours: each runs again alone, as run() would run it.
+      if (batch.length === 1 && !(error instanceof ConcurrentFirstUse)) {
+        batch[0]!.reject(error)
+        return
+      }
+      await Promise.all(
+        batch.map((item) =>
+          this.attemptOnce(item.request, item.claim, async (trx) => ({
+            status: 201,
+            body: item.render(await this.engine.postOne(trx, item.posting)),
+          })).then(item.resolve, item.reject),
+        ),
+      )
+      return
+    }
+    answers.forEach((answer, index) => {
+      const item = batch[index]!
+      if (answer instanceof AppError) item.reject(answer)
+      else item.resolve(answer)
+    })
+  }
+
+  private async postBatchIn(trx: Trx, batch: BatchItem[]): Promise<(StoredAnswer | AppError)[]> {
+    const { rows } = await sql<{
+      locked: boolean
+      fingerprint: string | null
+      status_code: number | null
+      response_body: string | null
+    }>`
+      select pg_try_advisory_xact_lock(hashtextextended(c.scope || ' ' || c.key, 0)) as locked,
+        k.fingerprint, k.status_code, k.response_body
+      from unnest(${batch.map((i) => i.claim.scope)}::text[], ${batch.map((i) => i.claim.key)}::text[])
+        with ordinality as c(scope, key, position)
+      left join idempotency_keys k on k.scope = c.scope and k.key = c.key
+      order by c.position
+    `.execute(trx)
+    const answers: (StoredAnswer | AppError)[] = new Array(batch.length)
+    const toPost: number[] = []
+    rows.forEach((row, index) => {
+      if (row.fingerprint !== null) {
+        answers[index] =
+          row.fingerprint === batch[index]!.claim.fingerprint
+            ? { status: row.status_code!, body: row.response_body!, replayed: true }
+            : new IdempotencyKeyReused()
+      } else if (!row.locked) {
+        answers[index] = new IdempotencyKeyInFlight()
+      } else {
+        toPost.push(index)
+      }
+    })
+    if (toPost.length === 0) return answers
+
+    const outcomes = await this.engine.post(
+      trx,
+      toPost.map((index) => batch[index]!.posting),
+    )
+    const records = outcomes.map((outcome, j) => {
+      const item = batch[toPost[j]!]!
+      const status = outcome.ok ? 201 : outcome.error.status
+      const body = JSON.stringify(
+        outcome.ok ? item.render(outcome.posted) : problemBody(outcome.error, item.request),
+      )
+      answers[toPost[j]!] = { status, body, replayed: false }
+      return { claim: item.claim, status, body }
+    })
+    const inserted = await sql`
+      insert into idempotency_keys (scope, key, fingerprint, status_code, response_body)
+      select * from unnest(
+        ${records.map((r) => r.claim.scope)}::text[], ${records.map((r) => r.claim.key)}::text[],
+        ${records.map((r) => r.claim.fingerprint)}::text[], ${records.map((r) => r.status)}::int[],
+        ${records.map((r) => r.body)}::text[]
+      )
+      on conflict do nothing
+    `.execute(trx)
+    if (inserted.numAffectedRows !== BigInt(records.length)) throw new ConcurrentFirstUse()
+    return answers
   }
 
   /** Stores an answer; false when the key already has one. */

@@ -40,10 +40,12 @@ export async function paymentRoutes(
       },
     },
     (request, reply) =>
-      idempotency.run(request, reply, async (trx) => ({
-        status: 201,
-        body: wallets.transactionView(await payments.purchase(trx, principalOf(request), request.body)),
-      })),
+      idempotency.postMovement(
+        request,
+        reply,
+        () => payments.purchase(principalOf(request), request.body),
+        (posted) => wallets.transactionView(posted),
+      ),
   )
 
   app.post(

@@ -5,7 +5,7 @@ import type { Db } from '../db/database.js'
 import { outboxEvent } from '../events/outbox.js'
 import { type HoldRow, releaseRequest, settleHolds } from '../ledger/holds.js'
 import { TransactionNotFound } from '../ledger/ledger.errors.js'
-import type { Leg, PostedTransaction, PostingEngine, Trx } from '../ledger/posting-engine.js'
+import type { Leg, PostedTransaction, PostingEngine, PostingRequest, Trx } from '../ledger/posting-engine.js'
 import { type CurrencyRegistry, formatAmount, parseAmount } from '../money/index.js'
 import type { TransactionView } from '../wallets/wallets.schemas.js'
 import { seesEverything, type WalletsService } from '../wallets/wallets.service.js'
@@ -77,11 +77,12 @@ export class PaymentsService {
     }
   }
 
-  async purchase(trx: Trx, principal: Principal, input: PurchaseInput): Promise<PostedTransaction> {
-    const wallet = await this.wallets.walletIdentity(principal, input.walletId, trx)
+  /** A purchase, built to be posted by the idempotency store with other callers' movements. */
+  async purchase(principal: Principal, input: PurchaseInput): Promise<PostingRequest> {
+    const wallet = await this.wallets.walletIdentity(principal, input.walletId)
     const currency = wallet.currency
     const amount = parseAmount(input.amount, this.currencies.require(currency))
-    return this.engine.postOne(trx, {
+    return {
       type: 'purchase',
       currency,
       amount,
@@ -108,7 +109,7 @@ export class PaymentsService {
           },
         ),
       ],
-    })
+    }
   }
 
   async createHold(trx: Trx, principal: Principal, input: CreateHoldInput): Promise<HoldView> {

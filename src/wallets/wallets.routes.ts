@@ -112,18 +112,12 @@ export async function walletRoutes(
         },
       },
       (request, reply) =>
-        idempotency.run(request, reply, async (trx) => ({
-          status: 201,
-          body: wallets.transactionView(
-            await wallets.moveWithWorld(
-              trx,
-              principalOf(request),
-              request.params.id,
-              movement.type,
-              request.body,
-            ),
-          ),
-        })),
+        idempotency.postMovement(
+          request,
+          reply,
+          () => wallets.worldMovement(principalOf(request), request.params.id, movement.type, request.body),
+          (posted) => wallets.transactionView(posted),
+        ),
     )
   }
 
@@ -141,10 +135,12 @@ export async function walletRoutes(
       },
     },
     (request, reply) =>
-      idempotency.run(request, reply, async (trx) => ({
-        status: 201,
-        body: wallets.transactionView(await wallets.transfer(trx, principalOf(request), request.body)),
-      })),
+      idempotency.postMovement(
+        request,
+        reply,
+        () => wallets.transfer(principalOf(request), request.body),
+        (posted) => wallets.transactionView(posted),
+      ),
   )
 
   app.get(

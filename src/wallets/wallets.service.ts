@@ -222,22 +222,18 @@ export class WalletsService {
     ]
   }
 
-  private async walletCurrency(trx: Trx, principal: Principal, walletId: string): Promise<string> {
-    return (await this.walletIdentity(principal, walletId, trx)).currency
-  }
-
   /**
    * Money entering (deposit) or leaving (withdrawal) the ledger: the wallet against the `world`
-   * account of its currency.
+   * account of its currency. Movements are built here and posted by the idempotency store, which
+   * may post several callers' movements in one database transaction.
    */
-  async moveWithWorld(
-    trx: Trx,
+  async worldMovement(
     principal: Principal,
     walletId: string,
     type: 'deposit' | 'withdrawal',
     input: MovementInput,
-  ): Promise<PostedTransaction> {
-    const currency = await this.walletCurrency(trx, principal, walletId)
+  ): Promise<PostingRequest> {
+    const { currency } = await this.walletIdentity(principal, walletId)
     const amount = parseAmount(input.amount, this.currencies.require(currency))
     const world = { account: { system: { name: 'world', currency } }, currency }
     const wallet = { account: { wallet: walletId }, currency }
@@ -252,7 +248,7 @@ export class WalletsService {
             { ...wallet, amount: -amount },
             { ...world, amount },
           ]
-    return this.engine.postOne(trx, {
+    return {
       type,
       currency,
       amount,
@@ -262,23 +258,23 @@ export class WalletsService {
       metadata: input.metadata,
       authorize: this.ownedBy(principal, walletId),
       events: (posted) => this.postedEvents(posted),
-    })
+    }
   }
 
-  async transfer(trx: Trx, principal: Principal, input: TransferInput): Promise<PostedTransaction> {
+  async transfer(principal: Principal, input: TransferInput): Promise<PostingRequest> {
     if ((input.toWalletId === undefined) === (input.toUserId === undefined))
       throw new TransferTargetRequired()
-    const source = await this.walletIdentity(principal, input.fromWalletId, trx)
+    const source = await this.walletIdentity(principal, input.fromWalletId)
     const currency = source.currency
     const amount = parseAmount(input.amount, this.currencies.require(currency))
     let toWalletId = input.toWalletId
     if (input.toUserId !== undefined) {
-      const target = await repo.findWalletOfUser(trx, input.toUserId, currency)
+      const target = await repo.findWalletOfUser(this.db, input.toUserId, currency)
       if (!target) throw new WalletNotFound({ walletId: `of user ${input.toUserId} in ${currency}` })
       toWalletId = target.id
     }
     if (toWalletId === source.id) throw new SameWallet()
-    return this.engine.postOne(trx, {
+    return {
       type: 'transfer',
       currency,
       amount,
@@ -291,7 +287,7 @@ export class WalletsService {
       metadata: input.metadata,
       authorize: this.ownedBy(principal, source.id),
       events: (posted) => this.postedEvents(posted),
-    })
+    }
   }
 
   async history(principal: Principal, walletId: string, query: HistoryQueryInput): Promise<HistoryPageView> {
