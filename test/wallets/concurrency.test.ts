@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import pg from 'pg'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { systemAccountId } from '../../src/ledger/system-accounts.js'
 import { foldSystemBalances } from '../../src/ledger/system-balances.js'
 import type { TransactionView } from '../../src/wallets/wallets.schemas.js'
@@ -175,6 +175,33 @@ describe('system accounts are not a bottleneck', () => {
     } finally {
       await holder.query('rollback').catch(() => undefined)
       await holder.end()
+    }
+  })
+})
+
+describe('group commit', () => {
+  it('runs each movement of a batch that failed as a whole again on its own', async () => {
+    // Batches of more than one form where requests wait side by side for connections, which is
+    // PostgreSQL; on PGlite every batch is a single movement and this path is never taken.
+    if (testShape() !== 'services') return
+    const ledger = t.container.ledger
+    const post = ledger.post.bind(ledger)
+    let failedBatches = 0
+    const spy = vi.spyOn(ledger, 'post').mockImplementation(async (trx, requests) => {
+      if (requests.length > 1 && failedBatches === 0) {
+        failedBatches += 1
+        throw new Error('simulated failure of a whole batch')
+      }
+      return post(trx, requests)
+    })
+    try {
+      const wallets = await openWallets(t, service.headers, 'GBP', 60)
+      const responses = await Promise.all(wallets.map((w) => deposit(t, service.headers, w.id, '3.00')))
+      expect(failedBatches).toBe(1)
+      expect(responses.map((r) => r.statusCode)).toEqual(wallets.map(() => 201))
+      for (const wallet of wallets) expect(await storedBalance(t, wallet.id)).toBe(300n)
+    } finally {
+      spy.mockRestore()
     }
   })
 })
