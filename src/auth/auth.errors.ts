@@ -57,12 +57,3 @@ export const NoSessionToEnd = defineError({
   title: 'No session to end',
   detail: 'This credential has no session; revoke an API key with DELETE /api/v1/api-keys/{id}',
 })
-
-// The same entry as the wallets' pagination error (defineError accepts a code defined twice only
-// with the same meaning), so every list of the API rejects a bad cursor alike.
-export const InvalidCursor = defineError({
-  code: 'invalid_cursor',
-  status: 400,
-  title: 'Invalid cursor',
-  detail: 'The cursor is not one this API issued; start again without it',
-})

@@ -3,12 +3,12 @@ import type { Logger } from 'pino'
 import { uuidv7 } from 'uuidv7'
 import type { Config } from '../config.js'
 import type { Db } from '../db/database.js'
+import { InvalidCursor } from '../http/http.errors.js'
 import { hasRole, type Principal, type Role } from './access.js'
 import {
   ApiKeyNotFound,
   EmailTaken,
   InvalidCredentials,
-  InvalidCursor,
   InvalidRefreshToken,
   NoSessionToEnd,
   SessionNotFound,

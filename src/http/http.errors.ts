@@ -57,3 +57,11 @@ export const ServiceUnavailable = defineError<{ detail: string }>({
   title: 'Service unavailable',
   detail: (p) => p.detail,
 })
+
+/** Every paged list of the API (wallet history, API keys) rejects a cursor it did not issue alike. */
+export const InvalidCursor = defineError({
+  code: 'invalid_cursor',
+  status: 400,
+  title: 'Invalid cursor',
+  detail: 'The cursor is not one this API issued; start again without it',
+})

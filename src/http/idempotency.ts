@@ -209,22 +209,9 @@ export class IdempotencyStore {
   ): Promise<StoredAnswer> {
     try {
       return await this.db.transaction().execute(async (trx) => {
-        const { rows } = await sql<{
-          locked: boolean
-          fingerprint: string | null
-          status_code: number | null
-          response_body: string | null
-        }>`
-          select l.locked, k.fingerprint, k.status_code, k.response_body
-          from (select pg_try_advisory_xact_lock(hashtextextended(${`${scope} ${key}`}, 0)) as locked) l
-          left join idempotency_keys k on k.scope = ${scope} and k.key = ${key}
-        `.execute(trx)
-        const found = rows[0]!
-        if (found.fingerprint !== null) {
-          if (found.fingerprint !== fingerprint) throw new IdempotencyKeyReused()
-          return { status: found.status_code!, body: found.response_body!, replayed: true }
-        }
-        if (!found.locked) throw new IdempotencyKeyInFlight()
+        const claimed = (await this.claimKeys(trx, [{ scope, key, fingerprint }]))[0]!
+        if (claimed instanceof AppError) throw claimed
+        if (claimed !== 'claimed') return claimed
 
         const response = await work(trx)
         const body = JSON.stringify(response.body)
@@ -292,7 +279,11 @@ export class IdempotencyStore {
     })
   }
 
-  private async postBatchIn(trx: Trx, batch: BatchItem[]): Promise<(StoredAnswer | AppError)[]> {
+  /**
+   * Per key, in one statement: its recorded answer (a replay, or 422 if the request differs),
+   * 409 if another transaction holds it, or 'claimed': this transaction now holds it.
+   */
+  private async claimKeys(trx: Trx, claims: KeyClaim[]): Promise<(StoredAnswer | AppError | 'claimed')[]> {
     const { rows } = await sql<{
       locked: boolean
       fingerprint: string | null
@@ -301,24 +292,31 @@ export class IdempotencyStore {
     }>`
       select pg_try_advisory_xact_lock(hashtextextended(c.scope || ' ' || c.key, 0)) as locked,
         k.fingerprint, k.status_code, k.response_body
-      from unnest(${batch.map((i) => i.claim.scope)}::text[], ${batch.map((i) => i.claim.key)}::text[])
+      from unnest(${claims.map((c) => c.scope)}::text[], ${claims.map((c) => c.key)}::text[])
         with ordinality as c(scope, key, position)
       left join idempotency_keys k on k.scope = c.scope and k.key = c.key
       order by c.position
     `.execute(trx)
+    return rows.map((row, index) => {
+      if (row.fingerprint !== null) {
+        return row.fingerprint === claims[index]!.fingerprint
+          ? { status: row.status_code!, body: row.response_body!, replayed: true }
+          : new IdempotencyKeyReused()
+      }
+      return row.locked ? 'claimed' : new IdempotencyKeyInFlight()
+    })
+  }
+
+  private async postBatchIn(trx: Trx, batch: BatchItem[]): Promise<(StoredAnswer | AppError)[]> {
+    const claims = await this.claimKeys(
+      trx,
+      batch.map((item) => item.claim),
+    )
     const answers: (StoredAnswer | AppError)[] = new Array(batch.length)
     const toPost: number[] = []
-    rows.forEach((row, index) => {
-      if (row.fingerprint !== null) {
-        answers[index] =
-          row.fingerprint === batch[index]!.claim.fingerprint
-            ? { status: row.status_code!, body: row.response_body!, replayed: true }
-            : new IdempotencyKeyReused()
-      } else if (!row.locked) {
-        answers[index] = new IdempotencyKeyInFlight()
-      } else {
-        toPost.push(index)
-      }
+    claims.forEach((claimed, index) => {
+      if (claimed === 'claimed') toPost.push(index)
+      else answers[index] = claimed
     })
     if (toPost.length === 0) return answers
 

@@ -130,7 +130,7 @@ function assertBalanced(request: PostingRequest): void {
  * directions cannot deadlock) and returns their current state, and which of them have a pending
  * hold past its expiry that must be released before anything else is checked.
  */
-export async function lockWallets(
+async function lockWallets(
   trx: Trx,
   walletIds: string[],
 ): Promise<{ wallets: Map<string, LockedWallet>; withExpiredHolds: string[] }> {

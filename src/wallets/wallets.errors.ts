@@ -21,10 +21,3 @@ export const WalletNotEmpty = defineError<{ walletId: string }>({
   detail: (p) => `Wallet ${p.walletId} still holds money or pending holds; only an empty wallet can close`,
   extensions: (p) => ({ walletId: p.walletId }),
 })
-
-export const InvalidCursor = defineError({
-  code: 'invalid_cursor',
-  status: 400,
-  title: 'Invalid cursor',
-  detail: 'The cursor is not one this API issued; start again without it',
-})

@@ -4,10 +4,11 @@ import { Forbidden } from '../auth/auth.errors.js'
 import type { CurrencyResolver } from '../currencies/currencies.service.js'
 import type { Db } from '../db/database.js'
 import { outboxEvent } from '../events/outbox.js'
+import { InvalidCursor } from '../http/http.errors.js'
 import { TransactionNotFound, WalletClosed, WalletNotFound } from '../ledger/ledger.errors.js'
 import type { PostedTransaction, PostingEngine, PostingRequest, Trx } from '../ledger/posting-engine.js'
 import { type CurrencyRegistry, formatAmount, parseAmount } from '../money/index.js'
-import { InvalidCursor, SameWallet, TransferTargetRequired, WalletNotEmpty } from './wallets.errors.js'
+import { SameWallet, TransferTargetRequired, WalletNotEmpty } from './wallets.errors.js'
 import * as repo from './wallets.repository.js'
 import type {
   HistoryPageView,
