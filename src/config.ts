@@ -18,7 +18,8 @@ export const ConfigSchema = Type.Object({
   DATA_DIR: Type.String({
     minLength: 1,
     default: './.coffer',
-    description: 'Directory for the embedded database (PGlite) when DATABASE_URL is not set.',
+    description:
+      'Directory for the embedded database (PGlite) when DATABASE_URL is not set; one Coffer process at a time holds it (coffer.lock).',
   }),
   DATABASE_URL: Type.Optional({
     ...PostgresUrl,
@@ -33,6 +34,18 @@ export const ConfigSchema = Type.Object({
     maximum: 1000,
     default: 20,
     description: 'Maximum connections in the PostgreSQL pool.',
+  }),
+  DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    default: 5000,
+    description:
+      'How long a request waits for a PostgreSQL connection before answering 503 database_unavailable, in milliseconds.',
+  }),
+  DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({
+    minimum: 0,
+    default: 0,
+    description:
+      "PostgreSQL statement_timeout of Coffer's connections, in milliseconds; 0 keeps the server's.",
   }),
   REDIS_URL: Type.Optional(
     Type.String({
@@ -80,6 +93,12 @@ export const ConfigSchema = Type.Object({
     minLength: 1,
     default: 'coffer:',
     description: 'Prefix of every Redis key Coffer writes, so several deployments can share one Redis.',
+  }),
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({
+    minimum: 50,
+    default: 1000,
+    description:
+      'How long a Redis command may take before Coffer treats Redis as down for it (rate limits open, denylist from the database), in milliseconds.',
   }),
   JWT_PRIVATE_KEY: Type.Optional(
     Type.String({
@@ -136,6 +155,12 @@ export const ConfigSchema = Type.Object({
       description: 'Password of that admin (10 to 256 characters); used only when the admin is created.',
     }),
   ),
+  COFFER_USER_PASSWORD: Type.Optional(
+    Type.String({
+      description:
+        'Password for `coffer users create` instead of standard input; read by that command only, never by the server.',
+    }),
+  ),
   RATE_LIMIT_AUTH_PER_MINUTE: Type.Integer({
     minimum: 1,
     default: 10,
@@ -146,6 +171,12 @@ export const ConfigSchema = Type.Object({
       minLength: 1,
       description:
         "Proxies whose X-Forwarded-For names the client IP (used by rate limits): 'true', a hop count, or comma-separated addresses/CIDRs.",
+    }),
+  ),
+  SELF_DEPOSITS: Type.Optional(
+    Type.Boolean({
+      description:
+        'Whether a user may deposit into and withdraw from their own wallet (true or false); admins and services always may. Unset: true on the embedded database (the demo), false on PostgreSQL.',
     }),
   ),
 })
@@ -179,6 +210,7 @@ function describeExpectation(property: SchemaProperty): string {
     ].filter(Boolean)
     return `an integer${bounds.length ? ` ${bounds.join(' and ')}` : ''}`
   }
+  if (schema.type === 'boolean') return 'true or false'
   if (schema.pattern) return `a string matching ${schema.pattern}`
   return 'a non-empty string'
 }
@@ -191,7 +223,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   for (const [name, property] of Object.entries(properties)) {
     const text = env[name]
     if (text === undefined || text === '') continue
-    const value = property.type === 'integer' && /^-?\d+$/.test(text) ? Number(text) : text
+    const value =
+      property.type === 'integer' && /^-?\d+$/.test(text)
+        ? Number(text)
+        : property.type === 'boolean' && (text === 'true' || text === 'false')
+          ? text === 'true'
+          : text
     if (!Value.Check(property, value)) {
       problems.push(`${name}=${JSON.stringify(text)}: expected ${describeExpectation(property)}`)
       continue

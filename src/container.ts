@@ -13,10 +13,16 @@ import { CONCURRENT_BATCHES_ON_POSTGRES, IdempotencyStore } from './http/idempot
 import { PostingEngine } from './ledger/posting-engine.js'
 import { type CurrencyRegistry, defaultCurrencyRegistry } from './money/index.js'
 import { PaymentsService } from './payments/payments.service.js'
+import { HistoryCursors } from './wallets/history-cursor.js'
 import { WalletsService } from './wallets/wallets.service.js'
 
 export interface HealthCheck {
   name: string
+  /**
+   * False for a dependency the API serves without (Redis): its outage shows in /health but does
+   * not make /health/ready fail, which would take every instance out of a load balancer at once.
+   */
+  required?: boolean
   check(): Promise<void>
 }
 
@@ -62,6 +68,8 @@ export async function createContainer(
       databaseReadUrl: config.DATABASE_READ_URL,
       dataDir: config.DATA_DIR,
       poolSize: config.DATABASE_POOL_SIZE,
+      connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
       retries: config.DB_CONNECT_RETRIES,
       retryDelayMs: config.DB_CONNECT_RETRY_DELAY_MS,
       logger,
@@ -84,13 +92,33 @@ export async function createContainer(
     })
   }
 
+  // With Redis down every command fails within REDIS_COMMAND_TIMEOUT_MS instead of waiting in
+  // ioredis' offline queue for the reconnection, so callers fall back (rate limits open, the
+  // denylist to the database) at once. The queue itself stays, for commands sent while the
+  // first connection is still being made.
   const redis = config.REDIS_URL
-    ? new Redis(config.REDIS_URL, { keyPrefix: config.REDIS_KEY_PREFIX, maxRetriesPerRequest: 2 })
+    ? new Redis(config.REDIS_URL, {
+        keyPrefix: config.REDIS_KEY_PREFIX,
+        maxRetriesPerRequest: 1,
+        connectTimeout: config.REDIS_COMMAND_TIMEOUT_MS * 2,
+        commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
+      })
     : null
   if (redis) {
-    redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'))
+    // One line per outage, not one per reconnection attempt (every 2 s at most while it lasts).
+    let redisDown = false
+    redis.on('error', (error: Error) => {
+      if (redisDown) return
+      redisDown = true
+      logger.warn({ err: error.message }, 'redis unavailable; rate limits open, denylist from the database')
+    })
+    redis.on('ready', () => {
+      if (redisDown) logger.info('redis available again')
+      redisDown = false
+    })
     healthChecks.push({
       name: 'cache',
+      required: false,
       check: async () => {
         await redis.ping()
       },
@@ -100,7 +128,7 @@ export async function createContainer(
     db: database.db,
     config,
     logger,
-    denylist: redis ? new RedisDenylist(redis) : new DatabaseDenylist(database.db),
+    denylist: redis ? new RedisDenylist(redis, database.db, logger) : new DatabaseDenylist(database.db),
   })
 
   const currencies = defaultCurrencyRegistry()
@@ -111,7 +139,21 @@ export async function createContainer(
     ledger,
     database.kind === 'pglite' ? 1 : CONCURRENT_BATCHES_ON_POSTGRES,
   )
-  const wallets = new WalletsService(database.db, database.readDb, ledger, currencies, currencyService)
+  // The embedded database is the newcomer's demo, where a user funds their own wallet; on
+  // PostgreSQL money enters and leaves through admins and services unless an operator says otherwise.
+  const selfDeposits = config.SELF_DEPOSITS ?? database.kind === 'pglite'
+  if (selfDeposits && database.kind !== 'pglite') {
+    logger.warn('SELF_DEPOSITS is on: users may deposit into and withdraw from their own wallets')
+  }
+  const wallets = new WalletsService(
+    database.db,
+    database.readDb,
+    ledger,
+    currencies,
+    currencyService,
+    new HistoryCursors(database.db),
+    selfDeposits,
+  )
   const payments = new PaymentsService(database.readDb, ledger, currencies, wallets)
   const fx = new FxService({ db: database.db, engine: ledger, currencies: currencyService, wallets })
 

@@ -5,6 +5,7 @@ import { PGlite } from '@electric-sql/pglite'
 import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import type { Logger } from 'pino'
+import { lockDataDir } from './data-dir-lock.js'
 import { PGliteDialect } from './pglite-dialect.js'
 import { withPreparedStatements } from './prepared-statements.js'
 import type { Database } from './schema.js'
@@ -35,12 +36,48 @@ function parseBigIntOrDecimal(value: string): bigint | string {
   return /^-?\d+$/.test(value) ? BigInt(value) : value
 }
 
-export function createPostgresPool(connectionString: string, max: number, logger?: Logger): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, types: pgTypes })
+export interface PoolSettings {
+  logger?: Logger
+  /** How long a request waits for a connection (a new one or a free one) before failing. */
+  connectTimeoutMs?: number
+  /** PostgreSQL's statement_timeout for every connection; 0 leaves the server's own. */
+  statementTimeoutMs?: number
+}
+
+/**
+ * The bound when a caller gives none: tests and tools that build a pool themselves, on a machine
+ * that may run many test files at once. The server passes DATABASE_CONNECT_TIMEOUT_MS (5 s).
+ */
+const DEFAULT_CONNECT_TIMEOUT_MS = 30_000
+/** A dead peer without a RST (a cable, a failover) is noticed by keepalive rather than never. */
+const KEEPALIVE_INITIAL_DELAY_MS = 10_000
+
+export function createPostgresPool(
+  connectionString: string,
+  max: number,
+  settings: PoolSettings = {},
+): pg.Pool {
+  const { logger } = settings
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    types: pgTypes,
+    connectionTimeoutMillis: settings.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_INITIAL_DELAY_MS,
+    ...(settings.statementTimeoutMs ? { statement_timeout: settings.statementTimeoutMs } : {}),
+  })
   // An idle client's connection can die (server restart, failover, admin kill). pg then emits
   // 'error' on the pool, which without a listener would crash the process; the pool replaces
   // the client on next use, so logging is all there is to do.
   pool.on('error', (error) => logger?.warn({ err: error.message }, 'idle database connection lost'))
+  // A client that is checked out when its connection dies emits 'error' on itself, where the
+  // pool's idle listener is not attached: without this one the process exits. The query in
+  // flight fails on its own (and answers 503, logged there); pg-pool drops the dead client when it
+  // is released. An idle client's error is also the pool's, logged above, hence debug here.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => logger?.debug({ err: error.message }, 'database connection lost'))
+  })
   return pool
 }
 
@@ -78,6 +115,8 @@ export interface ConnectOptions {
   databaseReadUrl?: string
   dataDir: string
   poolSize: number
+  connectTimeoutMs?: number
+  statementTimeoutMs?: number
   retries: number
   retryDelayMs: number
   logger: Logger
@@ -126,16 +165,27 @@ async function waitForDatabase(db: Db, options: ConnectOptions, label: string): 
 /** Opens the primary (and replica) with the start-up retry policy of DB_CONNECT_RETRIES. */
 export async function connectDatabase(options: ConnectOptions): Promise<DatabaseHandles> {
   if (!options.databaseUrl) {
+    // Before PGlite touches the directory: a second process on it would lose writes.
+    const lock = await lockDataDir(options.dataDir)
     const dataDir = path.resolve(options.dataDir, 'data')
-    const pglite = await openPGlite({ dataDir })
+    const pglite = await openPGlite({ dataDir }).catch((error: unknown) => {
+      lock.release()
+      throw error
+    })
     const db = kyselyOverPGlite(pglite)
     options.logger.info({ dataDir }, 'using the embedded database (PGlite)')
-    return { db, readDb: db, kind: 'pglite', close: () => closePGlite(db, pglite) }
+    const close = () => closePGlite(db, pglite).finally(() => lock.release())
+    return { db, readDb: db, kind: 'pglite', close }
   }
-  const pool = createPostgresPool(options.databaseUrl, options.poolSize, options.logger)
+  const poolSettings: PoolSettings = {
+    logger: options.logger,
+    connectTimeoutMs: options.connectTimeoutMs,
+    statementTimeoutMs: options.statementTimeoutMs,
+  }
+  const pool = createPostgresPool(options.databaseUrl, options.poolSize, poolSettings)
   const db = kyselyOverPool(pool)
   const readPool = options.databaseReadUrl
-    ? createPostgresPool(options.databaseReadUrl, options.poolSize)
+    ? createPostgresPool(options.databaseReadUrl, options.poolSize, poolSettings)
     : null
   const readDb = readPool ? kyselyOverPool(readPool) : db
   const close = async () => {

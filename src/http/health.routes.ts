@@ -11,17 +11,24 @@ const DependencyStatus = Type.Object({
   name: Type.String(),
   status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
   latencyMs: Type.Number(),
+  required: Type.Optional(
+    Type.Literal(false, { description: 'present on a dependency the API serves without' }),
+  ),
   error: Type.Optional(Type.String()),
 })
 
 const HealthReport = Type.Object({
-  status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  status: Type.Union([Type.Literal('up'), Type.Literal('degraded'), Type.Literal('down')], {
+    description: 'down: a required dependency is down (503); degraded: only an optional one (Redis) is',
+  }),
   uptimeSeconds: Type.Number(),
   dependencies: Type.Array(DependencyStatus),
 })
 
 async function probe(check: HealthCheck) {
   const started = performance.now()
+  // Shown only on an optional dependency, so the usual report stays as it was.
+  const required = check.required === false ? { required: false as const } : {}
   let timer: NodeJS.Timeout | undefined
   try {
     await Promise.race([
@@ -33,12 +40,18 @@ async function probe(check: HealthCheck) {
         )
       }),
     ])
-    return { name: check.name, status: 'up' as const, latencyMs: elapsed(started) }
+    return { name: check.name, status: 'up' as const, ...required, latencyMs: elapsed(started) }
   } catch (error) {
     // The reason is shown (not hidden like a 5xx body) because operators need it, and it names
     // only the dependency, never credentials.
     const reason = error instanceof Error ? error.message : String(error)
-    return { name: check.name, status: 'down' as const, latencyMs: elapsed(started), error: reason }
+    return {
+      name: check.name,
+      status: 'down' as const,
+      ...required,
+      latencyMs: elapsed(started),
+      error: reason,
+    }
   } finally {
     clearTimeout(timer)
   }
@@ -68,12 +81,14 @@ export async function healthRoutes(app: App, checks: HealthCheck[]) {
       config: { access: 'public' },
       schema: {
         tags,
-        summary: 'Readiness: 200 only when every dependency answers',
+        summary: 'Readiness: 200 when every required dependency answers (Redis is not required)',
         response: { 200: Type.Object({ status: Type.Literal('up') }), ...problemResponses(503) },
       },
     },
     async (_request, reply) => {
-      const results = await Promise.all(checks.map(probe))
+      // Redis down leaves the API serving (rate limits open, the denylist read from the
+      // database), so it must not take this instance out of the load balancer.
+      const results = await Promise.all(checks.filter((c) => c.required !== false).map(probe))
       const down = results.filter((r) => r.status === 'down')
       if (down.length > 0) {
         return sendProblem(
@@ -99,9 +114,13 @@ export async function healthRoutes(app: App, checks: HealthCheck[]) {
     },
     async (_request, reply) => {
       const dependencies = await Promise.all(checks.map(probe))
-      const status = dependencies.every((d) => d.status === 'up') ? ('up' as const) : ('down' as const)
+      const status = dependencies.some((d) => d.status === 'down' && d.required !== false)
+        ? ('down' as const)
+        : dependencies.some((d) => d.status === 'down')
+          ? ('degraded' as const)
+          : ('up' as const)
       return reply
-        .status(status === 'up' ? 200 : 503)
+        .status(status === 'down' ? 503 : 200)
         .send({ status, uptimeSeconds: Math.round(process.uptime()), dependencies })
     },
   )

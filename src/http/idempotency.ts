@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { sql } from 'kysely'
 import { principalOf } from '../auth/access.js'
 import type { Db } from '../db/database.js'
+import { isDatabaseUnavailable } from '../db/unavailable.js'
 import type { PostedTransaction, PostingEngine, PostingRequest, Trx } from '../ledger/posting-engine.js'
 import { AppError } from './errors.js'
 import { IdempotencyKeyInFlight, IdempotencyKeyRequired, IdempotencyKeyReused } from './idempotency.errors.js'
@@ -260,6 +261,12 @@ export class IdempotencyStore {
       // meanwhile) must not fail its neighbours: each runs again alone, as run() would run it.
       if (batch.length === 1 && !(error instanceof ConcurrentFirstUse)) {
         batch[0]!.reject(error)
+        return
+      }
+      // With the database down, one by one would only fail again each after its own connect
+      // timeout: every movement of the batch answers 503 now, and none was recorded.
+      if (isDatabaseUnavailable(error)) {
+        for (const item of batch) item.reject(error)
         return
       }
       await Promise.all(
