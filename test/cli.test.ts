@@ -1,143 +1,51 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { createRequire } from 'node:module'
-import { tmpdir } from 'node:os'
+import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import path from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ConfigSchema } from '../src/config.js'
+import { LOCK_FILE_NAME } from '../src/db/data-dir-lock.js'
 import { migrations } from '../src/db/migrations/index.js'
+import { cleanUpCliRuns, ONE_RUN_TIMEOUT_MS, runCli, scratchDir, startServing } from './cli-process.js'
 import { databaseUrlFor, TEST_DATABASE_URL, testShape } from './shape.js'
 
-const CLI_ENTRY = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url))
-// An absolute loader, so the child can run from a scratch directory with no .env of the repo.
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
+afterEach(cleanUpCliRuns)
 
-/**
- * Each run compiles the CLI with tsx and opens PGlite: seconds on an idle 2-core machine, but
- * 30 s was seen while other suites and benchmarks shared it.
- */
-const ONE_RUN_TIMEOUT_MS = 90_000
+// The services shape runs these on PostgreSQL as well; the embedded one has nothing to run them on.
+const describeOnPostgres = testShape() === 'services' ? describe : () => undefined
 
-interface LogLine {
-  level: number
-  msg: string
-  [field: string]: unknown
-}
-
-interface Exit {
-  code: number | null
-  signal: NodeJS.Signals | null
-}
-
-interface CliRun {
-  child: ChildProcess
-  logs: LogLine[]
-  stderr(): string
-  exited: Promise<Exit>
-  /** Resolves with the first log line that matches; fails early if the process exits first. */
-  waitForLog(matches: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>
-}
-
-/** Children not yet reaped, with the promise of their exit, so afterEach can kill what a test left. */
-const running = new Map<ChildProcess, Promise<Exit>>()
-const scratchDirs: string[] = []
-
-async function scratchDir(): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'coffer-cli-'))
-  scratchDirs.push(dir)
-  return dir
-}
-
-/**
- * The environment of the test runner without any Coffer setting, so only what a test passes
- * reaches the CLI (a DATABASE_URL exported in the shell must not turn a test into another one).
- */
-function cleanEnv(dataDir: string, env: Record<string, string>): NodeJS.ProcessEnv {
-  const inherited: NodeJS.ProcessEnv = { ...process.env }
-  for (const name of Object.keys(ConfigSchema.properties)) delete inherited[name]
-  return { ...inherited, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env }
-}
-
-function runCli(args: string[], options: { dataDir: string; env?: Record<string, string> }): CliRun {
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI_ENTRY, ...args], {
-    cwd: options.dataDir,
-    env: cleanEnv(options.dataDir, options.env ?? {}),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const logs: LogLine[] = []
-  const waiters = new Set<() => void>()
-  let stdoutRest = ''
-  let stderr = ''
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    const lines = (stdoutRest + chunk).split('\n')
-    stdoutRest = lines.pop() ?? ''
-    for (const line of lines) {
-      if (line.startsWith('{')) logs.push(JSON.parse(line) as LogLine)
-    }
-    for (const wake of waiters) wake()
-  })
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk
-  })
-  // 'close', not 'exit': the last log lines (such as "stopped") may still be in the pipe at exit.
-  const exited = new Promise<Exit>((resolve) => {
-    child.on('close', (code, signal) => {
-      running.delete(child)
-      resolve({ code, signal })
-      for (const wake of waiters) wake()
-    })
-  })
-  running.set(child, exited)
-  const describeOutput = () =>
-    `stdout:\n${logs.map((l) => JSON.stringify(l)).join('\n')}\n${stdoutRest}\nstderr:\n${stderr}`
-
-  return {
-    child,
-    logs,
-    stderr: () => stderr,
-    exited,
-    waitForLog(matches, timeoutMs = ONE_RUN_TIMEOUT_MS - 5_000) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check)
-          reject(new Error(`no matching log line within ${timeoutMs} ms\n${describeOutput()}`))
-        }, timeoutMs)
-        const check = () => {
-          const found = logs.find(matches)
-          if (found || !running.has(child)) {
-            clearTimeout(timer)
-            waiters.delete(check)
-            if (found) resolve(found)
-            else reject(new Error(`the CLI exited before the log line\n${describeOutput()}`))
-          }
-        }
-        waiters.add(check)
-        check()
-      })
-    },
+/** An empty PostgreSQL database of its own for `use`, dropped afterwards. */
+async function withEmptyPostgresDatabase(use: (url: string) => Promise<void>): Promise<void> {
+  const name = `coffer_cli_${randomUUID().replaceAll('-', '').slice(0, 16)}`
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL })
+  await admin.connect()
+  try {
+    await admin.query(`create database ${name}`)
+    await use(databaseUrlFor(name))
+  } finally {
+    await admin.query(`drop database if exists ${name} with (force)`)
+    await admin.end()
   }
 }
 
-const LISTENING = /^Server listening at http:\/\/127\.0\.0\.1:(\d+)$/
-
-/** Starts `coffer start`, waits until it listens, and returns its base URL. */
-async function startServing(dataDir: string): Promise<{ run: CliRun; baseUrl: string }> {
-  const run = runCli(['start'], { dataDir })
-  const line = await run.waitForLog((l) => LISTENING.test(l.msg))
-  const port = LISTENING.exec(line.msg)?.[1]
-  return { run, baseUrl: `http://127.0.0.1:${port}` }
+/** The settings that put the CLI on the test shape's database: the embedded one, or an empty PostgreSQL one. */
+async function withShapeDatabase(use: (env: Record<string, string>) => Promise<void>): Promise<void> {
+  if (testShape() === 'embedded') return use({})
+  return withEmptyPostgresDatabase((url) => use({ DATABASE_URL: url }))
 }
 
-afterEach(async () => {
-  for (const [child, exited] of running) {
-    child.kill('SIGKILL')
-    await exited
-  }
-  await Promise.all(scratchDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })))
-})
+async function signIn(baseUrl: string, email: string, password: string): Promise<number> {
+  const response = await fetch(`${baseUrl}/api/v1/auth/sign-in`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  })
+  return response.status
+}
+
+/** Exactly one line on stderr, so a refusal reads as a sentence and not as a stack trace. */
+const ONE_LINE = /^coffer: [^\n]+\n$/
 
 describe('coffer CLI', () => {
   it('exits non-zero after logging each retry when the database is unreachable', {
@@ -207,14 +115,10 @@ describe('coffer CLI', () => {
       return
     }
     // Services: an empty database of its own, so the CLI applies every migration on PostgreSQL.
-    const name = `coffer_cli_${randomUUID().replaceAll('-', '').slice(0, 16)}`
-    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL })
-    await admin.connect()
-    try {
-      await admin.query(`create database ${name}`)
-      const run = runCli(['migrate'], { dataDir, env: { DATABASE_URL: databaseUrlFor(name) } })
+    await withEmptyPostgresDatabase(async (url) => {
+      const run = runCli(['migrate'], { dataDir, env: { DATABASE_URL: url } })
       expect(await run.exited).toEqual({ code: 0, signal: null })
-      const recorded = new pg.Client({ connectionString: databaseUrlFor(name) })
+      const recorded = new pg.Client({ connectionString: url })
       await recorded.connect()
       try {
         const { rows } = await recorded.query<{ name: string }>(
@@ -224,9 +128,155 @@ describe('coffer CLI', () => {
       } finally {
         await recorded.end()
       }
-    } finally {
-      await admin.query(`drop database if exists ${name} with (force)`)
-      await admin.end()
+    })
+  })
+
+  it('prints the version of package.json for --version and -V', { timeout: ONE_RUN_TIMEOUT_MS }, async () => {
+    const manifest = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
+    const dataDir = await scratchDir()
+    for (const flag of ['--version', '-V']) {
+      const run = runCli([flag], { dataDir })
+      expect(await run.exited).toEqual({ code: 0, signal: null })
+      expect(run.stdout()).toBe(`${manifest.version}\n`)
     }
+  })
+
+  it('refuses to listen on a port in use in one line, without a stack trace, and closes what it opened', {
+    timeout: ONE_RUN_TIMEOUT_MS,
+  }, async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    try {
+      const address = taken.address()
+      const port = typeof address === 'object' && address ? address.port : 0
+      await withShapeDatabase(async (env) => {
+        const dataDir = await scratchDir()
+        const run = runCli(['start'], { dataDir, env: { ...env, PORT: String(port) } })
+        const exit = await run.exited
+        expect(exit.code).toBe(1)
+        expect(run.stderr()).toMatch(ONE_LINE)
+        expect(run.stderr()).toMatch(new RegExp(`^coffer: port ${port} is already in use on 127\\.0\\.0\\.1`))
+        const fatal = run.logs.filter((l) => l.level === 60)
+        expect(fatal.map((l) => l.msg)).toEqual([run.stderr().slice('coffer: '.length, -1)])
+        expect(run.logs.map((l) => l.msg)).not.toContain('worker started')
+        expect(existsSync(path.join(dataDir, LOCK_FILE_NAME))).toBe(false)
+      })
+    } finally {
+      await new Promise((resolve) => taken.close(resolve))
+    }
+  })
+})
+
+describe('one process per embedded database', () => {
+  it('refuses a second start and a users create while a server runs, each in one line, then frees it on exit', {
+    timeout: 3 * ONE_RUN_TIMEOUT_MS,
+  }, async () => {
+    const dataDir = await scratchDir()
+    const server = await startServing(dataDir)
+    const pid = server.run.child.pid
+    const inUse = `coffer: the embedded database in ${dataDir} is in use by another Coffer process (pid ${pid}); `
+
+    const secondStart = runCli(['start'], { dataDir })
+    expect((await secondStart.exited).code).toBe(1)
+    expect(secondStart.stderr()).toMatch(ONE_LINE)
+    expect(secondStart.stderr()).toBe(`${inUse}stop it first, or use DATABASE_URL\n`)
+
+    const usersCreate = runCli(['users', 'create', '--email', 'late@example.com'], {
+      dataDir,
+      input: 'a long passphrase\n',
+    })
+    expect((await usersCreate.exited).code).toBe(1)
+    expect(usersCreate.stderr()).toMatch(ONE_LINE)
+    expect(usersCreate.stderr().startsWith(inUse)).toBe(true)
+    expect(usersCreate.stderr()).toMatch(/stop it and run this again, or restart it with COFFER_ADMIN_EMAIL/)
+
+    // Neither got as far as opening the database.
+    for (const refused of [secondStart, usersCreate]) {
+      expect(refused.logs.map((l) => l.msg)).not.toContain('using the embedded database (PGlite)')
+    }
+    expect((await fetch(`${server.baseUrl}/health/ready`)).status).toBe(200)
+
+    expect(existsSync(path.join(dataDir, LOCK_FILE_NAME))).toBe(true)
+    server.run.child.kill('SIGTERM')
+    expect(await server.run.exited).toEqual({ code: 0, signal: null })
+    expect(existsSync(path.join(dataDir, LOCK_FILE_NAME))).toBe(false)
+  })
+
+  it('starts again after the server was killed with SIGKILL, taking over its lock', {
+    timeout: 2 * ONE_RUN_TIMEOUT_MS,
+  }, async () => {
+    const dataDir = await scratchDir()
+    const killed = await startServing(dataDir)
+    killed.run.child.kill('SIGKILL')
+    expect((await killed.run.exited).signal).toBe('SIGKILL')
+    expect(existsSync(path.join(dataDir, LOCK_FILE_NAME))).toBe(true)
+
+    const restarted = await startServing(dataDir)
+    expect((await fetch(`${restarted.baseUrl}/health/ready`)).status).toBe(200)
+  })
+})
+
+describe('coffer users create', () => {
+  const PASSWORD = 'a long passphrase'
+
+  it('takes the password from standard input or COFFER_USER_PASSWORD, and the server signs both in', {
+    timeout: 3 * ONE_RUN_TIMEOUT_MS,
+  }, async () => {
+    const dataDir = await scratchDir()
+    const piped = runCli(['users', 'create', '--email', 'piped@example.com', '--role', 'admin'], {
+      dataDir,
+      input: `${PASSWORD}\nthe second line is not read\n`,
+    })
+    expect(await piped.exited).toEqual({ code: 0, signal: null })
+    expect(JSON.parse(piped.stdout())).toMatchObject({ email: 'piped@example.com', roles: ['admin'] })
+
+    const fromEnv = runCli(['users', 'create', '--email', 'env@example.com'], {
+      dataDir,
+      env: { COFFER_USER_PASSWORD: `${PASSWORD} from env` },
+    })
+    expect(await fromEnv.exited).toEqual({ code: 0, signal: null })
+
+    const server = await startServing(dataDir)
+    expect(await signIn(server.baseUrl, 'piped@example.com', PASSWORD)).toBe(200)
+    expect(await signIn(server.baseUrl, 'env@example.com', `${PASSWORD} from env`)).toBe(200)
+  })
+
+  it('refuses --password, and an empty standard input, saying how to pass it, before opening anything', {
+    timeout: 2 * ONE_RUN_TIMEOUT_MS,
+  }, async () => {
+    const dataDir = await scratchDir()
+    const withFlag = runCli(['users', 'create', '--email', 'a@example.com', '--password', PASSWORD], {
+      dataDir,
+    })
+    const withNothing = runCli(['users', 'create', '--email', 'a@example.com'], { dataDir })
+    for (const run of [withFlag, withNothing]) {
+      expect((await run.exited).code).toBe(2)
+      expect(run.stderr()).toMatch(ONE_LINE)
+      expect(run.stderr()).toMatch(/standard input .* or set COFFER_USER_PASSWORD/)
+      expect(run.stdout()).toBe('')
+    }
+    expect(withFlag.stderr()).toMatch(/--password is not accepted/)
+    expect(existsSync(path.join(dataDir, LOCK_FILE_NAME))).toBe(false)
+    expect(existsSync(path.join(dataDir, 'data'))).toBe(false)
+  })
+
+  describeOnPostgres('on PostgreSQL', () => {
+    it('creates a user while a server runs on the same database, and that server signs it in at once', {
+      timeout: 3 * ONE_RUN_TIMEOUT_MS,
+    }, async () => {
+      await withEmptyPostgresDatabase(async (url) => {
+        const dataDir = await scratchDir()
+        const server = await startServing(dataDir, { env: { DATABASE_URL: url } })
+        const created = runCli(['users', 'create', '--email', 'beside@example.com'], {
+          dataDir,
+          env: { DATABASE_URL: url },
+          input: `${PASSWORD}\n`,
+        })
+        expect(await created.exited).toEqual({ code: 0, signal: null })
+        expect(await signIn(server.baseUrl, 'beside@example.com', PASSWORD)).toBe(200)
+        server.run.child.kill('SIGTERM')
+        expect(await server.run.exited).toEqual({ code: 0, signal: null })
+      })
+    })
   })
 })

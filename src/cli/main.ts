@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { Command } from 'commander'
+import { readFileSync } from 'node:fs'
+import { Command, Option } from 'commander'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/auth.schemas.js'
 import { runMigrations, runProcess, runVerify } from './runtime.js'
 import { runUsersCreate } from './users.js'
@@ -7,6 +8,7 @@ import { runUsersCreate } from './users.js'
 const program = new Command()
   .name('coffer')
   .description('Coffer: wallets and a double-entry ledger')
+  .version(packageVersion(), '-V, --version', 'print the version and exit')
   .showHelpAfterError()
 
 program
@@ -33,13 +35,24 @@ program
   .command('users')
   .description('manage users')
   .command('create')
-  .description('create a user with the given roles, e.g. the first admin')
+  .description(
+    `create a user with the given roles, e.g. the first admin; the password (${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters) comes from standard input, a prompt, or COFFER_USER_PASSWORD`,
+  )
   .requiredOption('--email <email>', 'email address')
-  .requiredOption('--password <password>', `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`)
+  .addOption(new Option('--password <password>').hideHelp())
   .option('--role <role...>', 'user, admin or service; repeatable', ['user'])
   .option('--name <name>', 'display name')
   .action(runUsersCreate)
 
 program.command('migrate').description('apply pending database migrations and exit').action(runMigrations)
+
+/** Read when the command runs, from the package.json beside src/ and dist/, so it cannot drift. */
+function packageVersion(): string {
+  const manifest: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
+  if (typeof manifest === 'object' && manifest !== null && 'version' in manifest) {
+    if (typeof manifest.version === 'string') return manifest.version
+  }
+  throw new Error('package.json has no version')
+}
 
 await program.parseAsync(process.argv)

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import { buildApp } from '../app.js'
 import { type Config, ConfigError, loadConfig } from '../config.js'
 import { type Container, createContainer } from '../container.js'
+import { DataDirInUse } from '../db/data-dir-lock.js'
 import { DatabaseUnreachable } from '../db/database.js'
 import { MigrationFailed, migrateToLatest } from '../db/migrate.js'
 import { LEDGER_CHECKS, verifyLedger } from '../ledger/verify.js'
@@ -26,8 +27,20 @@ export function configOrExit(): Config {
   }
 }
 
+export interface ContainerOrExitOptions {
+  /**
+   * The way out to print when another process holds the embedded database, for a command that has
+   * a better one than the default "stop it first, or use DATABASE_URL".
+   */
+  whenDataDirInUse?: string
+}
+
 /** Connects and migrates, or exits 1 with a clear message: start-up problems never hang. */
-export async function containerOrExit(config: Config, logger: Logger): Promise<Container> {
+export async function containerOrExit(
+  config: Config,
+  logger: Logger,
+  options: ContainerOrExitOptions = {},
+): Promise<Container> {
   try {
     const container = await createContainer(config, logger)
     await migrateToLatest(container.database.db, logger)
@@ -35,7 +48,11 @@ export async function containerOrExit(config: Config, logger: Logger): Promise<C
     await container.auth.prepare()
     return container
   } catch (error) {
-    if (error instanceof DatabaseUnreachable || error instanceof MigrationFailed) {
+    if (error instanceof DataDirInUse) {
+      const advice = error.advice(options.whenDataDirInUse)
+      logger.fatal({ dataDir: error.dataDir, holderPid: error.holder?.pid }, advice)
+      process.stderr.write(`coffer: ${advice}\n`)
+    } else if (error instanceof DatabaseUnreachable || error instanceof MigrationFailed) {
       logger.fatal({ err: error }, error.message)
       process.stderr.write(`coffer: ${error.message}\n`)
     } else {
@@ -58,7 +75,21 @@ export async function runProcess(options: RunOptions): Promise<void> {
 
   if (options.api) {
     const app = await buildApp(container)
-    await app.listen({ port: config.PORT, host: config.HOST })
+    try {
+      await app.listen({ port: config.PORT, host: config.HOST })
+    } catch (error) {
+      // One line an operator can act on, not a stack trace; the log line keeps the error.
+      const problem = describeListenError(error, config)
+      logger.fatal({ err: error, port: config.PORT, host: config.HOST }, problem)
+      process.stderr.write(`coffer: ${problem}\n`)
+      try {
+        await app.close()
+        await container.close()
+      } catch (closeError) {
+        logger.error({ err: closeError }, 'error while closing after the failed listen')
+      }
+      process.exit(1)
+    }
     parts.push(httpServerPart(app))
   }
   if (options.worker) {
@@ -68,6 +99,20 @@ export async function runProcess(options: RunOptions): Promise<void> {
   }
   parts.push({ name: 'storage', stop: () => container.close() })
   exitGracefullyOnSignals({ parts, timeoutMs: config.SHUTDOWN_TIMEOUT_MS, logger })
+}
+
+function describeListenError(error: unknown, config: Pick<Config, 'PORT' | 'HOST'>): string {
+  const code = error instanceof Error && 'code' in error ? error.code : undefined
+  switch (code) {
+    case 'EADDRINUSE':
+      return `port ${config.PORT} is already in use on ${config.HOST} (another Coffer or another server); stop it, or set PORT`
+    case 'EACCES':
+      return `no permission to listen on port ${config.PORT}; use a port above 1023, or set PORT`
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${config.HOST}: no such address on this machine; set HOST`
+    default:
+      return `cannot listen on ${config.HOST}:${config.PORT}: ${error instanceof Error ? error.message : String(error)}`
+  }
 }
 
 export async function runMigrations(): Promise<void> {

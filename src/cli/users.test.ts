@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
+import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../../test/app.js'
 import { randomClientIp } from '../../test/auth-fixtures.js'
-import { createUserFromCommandLine, UsageError } from './users.js'
+import { createUserFromCommandLine, readPassword, UsageError } from './users.js'
 
 let t: TestApp
 
@@ -95,5 +96,50 @@ describe('COFFER_ADMIN_EMAIL and COFFER_ADMIN_PASSWORD', () => {
     await expect(createTestApp({ env: { COFFER_ADMIN_EMAIL: 'a@example.test' } })).rejects.toThrow(
       /COFFER_ADMIN_PASSWORD: must be set together/,
     )
+  })
+})
+
+/**
+ * A terminal as readline sees one: a TTY in raw mode, where echo is the program's job. What the
+ * program writes back is captured, so the test can see what a person at the terminal would see.
+ */
+function fakeTerminal() {
+  const input = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => input })
+  const output = Object.assign(new PassThrough(), { isTTY: true, columns: 80 })
+  let shown = ''
+  output.setEncoding('utf8').on('data', (chunk: string) => {
+    shown += chunk
+  })
+  /** Types `line` and Enter once the screen shows the `prompt`-th prompt. */
+  const typeAfterPrompt = async (prompt: number, line: string) => {
+    while ((shown.match(/Password/g) ?? []).length < prompt) await new Promise((r) => setImmediate(r))
+    input.write(`${line}\r`)
+  }
+  return { input, output, shown: () => shown, typeAfterPrompt }
+}
+
+describe('the password of coffer users create', () => {
+  it('is the first line of standard input when it is not a terminal', async () => {
+    const input = new PassThrough()
+    input.end('  a long passphrase \r\nthe next line\n')
+    expect(await readPassword(input, new PassThrough())).toBe('  a long passphrase ')
+  })
+
+  it('is asked for twice at a terminal, and never shown', async () => {
+    const terminal = fakeTerminal()
+    const password = readPassword(terminal.input, terminal.output)
+    await terminal.typeAfterPrompt(1, 'a secret passphrase')
+    await terminal.typeAfterPrompt(2, 'a secret passphrase')
+    expect(await password).toBe('a secret passphrase')
+    expect(terminal.shown()).toMatch(/Password:.*Password again:/s)
+    expect(terminal.shown()).not.toContain('secret')
+  })
+
+  it('is refused at a terminal when the two differ', async () => {
+    const terminal = fakeTerminal()
+    const password = readPassword(terminal.input, terminal.output)
+    await terminal.typeAfterPrompt(1, 'a secret passphrase')
+    await terminal.typeAfterPrompt(2, 'a secret passfrase')
+    await expect(password).rejects.toThrow(new UsageError('the two passwords differ'))
   })
 })
