@@ -1,11 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import {
-  registerAjvFormats,
-  type TypeBoxTypeProvider,
-  TypeBoxValidatorCompiler,
-} from '@fastify/type-provider-typebox'
+import { registerAjvFormats, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import { registerAccessControl } from './auth/access.js'
 import { authRoutes, jwksRoutes } from './auth/auth.routes.js'
@@ -15,9 +11,17 @@ import { currencyRoutes } from './currencies/currencies.routes.js'
 import { fxRoutes } from './fx/fx.routes.js'
 import { healthRoutes } from './http/health.routes.js'
 import { ServiceUnavailable } from './http/http.errors.js'
+import {
+  answerClientError,
+  answerFrameworkError,
+  documentInputRules,
+  MAX_PARAM_LENGTH,
+  registerInputGuards,
+} from './http/input-guard.js'
 import { registerProblemHandlers } from './http/problem-handler.js'
 import { registerRateLimits } from './http/rate-limit.js'
 import { REQUEST_ID_HEADER, requestIdFor } from './http/request-id.js'
+import { registerStrictFormats, validatorCompiler } from './http/validator.js'
 import { paymentRoutes } from './payments/payments.routes.js'
 import { walletRoutes } from './wallets/wallets.routes.js'
 
@@ -30,6 +34,7 @@ export type App = FastifyInstance<
 >
 
 registerAjvFormats()
+registerStrictFormats()
 
 /** The HTTP API, without listen(), so tests drive it with inject(). */
 export async function buildApp(container: Container): Promise<App> {
@@ -38,14 +43,18 @@ export async function buildApp(container: Container): Promise<App> {
     genReqId: requestIdFor,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     bodyLimit: 1024 * 1024,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
     // Requests that arrive while closing get a problem+json 503 from the hook below instead.
     return503OnClosing: false,
     trustProxy: trustProxyOf(container.config),
   }).withTypeProvider<TypeBoxTypeProvider>()
-  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  app.setValidatorCompiler(validatorCompiler)
 
   // JSON only: any other body type is a 415 problem, not a string handed to a route.
   app.removeContentTypeParser('text/plain')
+  registerInputGuards(app)
 
   let closing = false
   app.addHook('preClose', async () => {
@@ -62,6 +71,7 @@ export async function buildApp(container: Container): Promise<App> {
   registerAccessControl(app, container.authenticator)
 
   await app.register(swagger, {
+    transformObject: documentInputRules,
     openapi: {
       openapi: '3.1.0',
       info: {

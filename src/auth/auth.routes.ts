@@ -1,6 +1,7 @@
 import { Type } from 'typebox'
 import type { App } from '../app.js'
 import type { Container } from '../container.js'
+import { NoBody } from '../http/input.schemas.js'
 import { problemResponses } from '../http/problem.schemas.js'
 import { type Access, principalOf } from './access.js'
 import {
@@ -96,6 +97,7 @@ export async function authRoutes(app: App, container: Container): Promise<void> 
         tags,
         summary: 'End the session of the bearer token: its refresh and access tokens stop working',
         security: bearer,
+        body: NoBody,
         response: { 204: NoContent, ...problemResponses(401, 409) },
       },
     },
@@ -142,6 +144,7 @@ export async function authRoutes(app: App, container: Container): Promise<void> 
         summary: 'Sign out one of your sessions; a session of someone else is 404',
         security: bearer,
         params: IdParams,
+        body: NoBody,
         response: { 204: NoContent, ...problemResponses(400, 401, 404) },
       },
     },
@@ -196,6 +199,7 @@ export async function authRoutes(app: App, container: Container): Promise<void> 
         summary: 'Revoke an API key; requests with it are refused from now on',
         security: bearer,
         params: IdParams,
+        body: NoBody,
         response: { 204: NoContent, ...problemResponses(400, 401, 403, 404) },
       },
     },

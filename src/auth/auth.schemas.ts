@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import { ListLimit, SingleLineText } from '../http/input.schemas.js'
 import type { Role } from './access.js'
 
 export const PASSWORD_MIN_LENGTH = 10
@@ -31,7 +32,7 @@ export const RegisterBody = Type.Object(
       maxLength: PASSWORD_MAX_LENGTH,
       description: `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters; never logged or returned`,
     }),
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    name: Type.Optional(SingleLineText({ minLength: 1, maxLength: 200 })),
   },
   { additionalProperties: false },
 )
@@ -94,8 +95,8 @@ export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 
 export const CreateApiKeyBody = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 100, examples: ['payments-gateway'] }),
-    roles: Type.Array(RoleSchema, { minItems: 1, uniqueItems: true, examples: [['service']] }),
+    name: SingleLineText({ minLength: 1, maxLength: 100, examples: ['payments-gateway'] }),
+    roles: Type.Array(RoleSchema, { minItems: 1, maxItems: 3, uniqueItems: true, examples: [['service']] }),
   },
   { additionalProperties: false },
 )
@@ -119,8 +120,8 @@ export const CreatedApiKey = Type.Object({
 export type CreatedApiKey = Static<typeof CreatedApiKey>
 
 export const ApiKeyListQuery = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
-  cursor: Type.Optional(Type.String({ maxLength: 100 })),
+  limit: Type.Optional(ListLimit),
+  cursor: Type.Optional(SingleLineText({ maxLength: 100 })),
 })
 
 export const ApiKeyList = Type.Object({

@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import { SingleLineText } from '../http/input.schemas.js'
 import { MAX_CURRENCY_DECIMALS } from '../money/index.js'
 
 export const CurrencyKind = Type.Union([Type.Literal('iso4217'), Type.Literal('custom')], {
@@ -38,7 +39,7 @@ export const DefineCurrencyBody = Type.Object(
       maximum: MAX_CURRENCY_DECIMALS,
       description: 'Fixed once any wallet uses the currency',
     }),
-    name: Type.String({ minLength: 1, maxLength: 100, examples: ['Tether USD'] }),
+    name: SingleLineText({ minLength: 1, maxLength: 100, examples: ['Tether USD'] }),
   },
   { additionalProperties: false },
 )

@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import { AmountInput, FreeText, SingleLineText } from '../http/input.schemas.js'
 import { LedgerTransaction } from '../wallets/wallets.schemas.js'
 
 const Uuid = Type.String({ format: 'uuid' })
@@ -48,11 +49,16 @@ export const SetFxRateBody = Type.Object(
   { additionalProperties: false },
 )
 
+const AmountField = AmountInput({
+  description: 'Decimal string in the major unit, at most the currency\'s decimals, e.g. "10.00"',
+  examples: ['10.00'],
+})
+
 export const CreateFxQuoteBody = Type.Object(
   {
     from: { ...CurrencyCode, examples: ['USD'] },
     to: { ...CurrencyCode, examples: ['JPY'] },
-    amount: { ...AmountString, description: 'The amount to debit, in the from currency' },
+    amount: { ...AmountField, description: 'The amount to debit, in the from currency' },
   },
   { additionalProperties: false },
 )
@@ -76,15 +82,13 @@ export const ExchangeBody = Type.Object(
   {
     fromWalletId: Uuid,
     toWalletId: Uuid,
-    amount: { ...AmountString, description: "The amount to debit, in the from wallet's currency" },
+    amount: { ...AmountField, description: "The amount to debit, in the from wallet's currency" },
     quoteId: Type.Optional({
       ...Uuid,
       description: 'A quote from POST /fx-quotes: its rate is used, unchanged',
     }),
-    reference: Type.Optional(Type.String({ maxLength: 200, description: 'Your own reference' })),
-    description: Type.Optional(
-      Type.String({ maxLength: 500, description: 'Shown in history and statements' }),
-    ),
+    reference: Type.Optional(SingleLineText({ maxLength: 200, description: 'Your own reference' })),
+    description: Type.Optional(FreeText({ maxLength: 500, description: 'Shown in history and statements' })),
   },
   { additionalProperties: false },
 )

@@ -58,6 +58,18 @@ export const ServiceUnavailable = defineError<{ detail: string }>({
   detail: (p) => p.detail,
 })
 
+/** What a client is told to wait after database_unavailable: a PostgreSQL restart takes about this. */
+export const DATABASE_RETRY_AFTER_SECONDS = 2
+
+/** Any request whose database work failed because the database cannot be reached; sent with Retry-After. */
+export const DatabaseUnavailable = defineError({
+  code: 'database_unavailable',
+  status: 503,
+  title: 'Database unavailable',
+  detail: `The database is unavailable; retry after ${DATABASE_RETRY_AFTER_SECONDS} s`,
+  extensions: () => ({ retryAfter: DATABASE_RETRY_AFTER_SECONDS }),
+})
+
 /** Every paged list of the API (wallet history, API keys) rejects a cursor it did not issue alike. */
 export const InvalidCursor = defineError({
   code: 'invalid_cursor',

@@ -1,15 +1,17 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { App } from '../app.js'
+import { isDatabaseUnavailable } from '../db/unavailable.js'
 import { AppError, problemType } from './errors.js'
 import {
+  DatabaseUnavailable,
   InternalError,
-  InvalidRequest,
   MalformedBody,
   PayloadTooLarge,
   RateLimited,
   RouteNotFound,
   UnsupportedMediaType,
 } from './http.errors.js'
+import { validationProblem } from './input-checks.js'
 import { moneyProblem } from './money.errors.js'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
@@ -29,6 +31,12 @@ export function problemBody(error: AppError, request: FastifyRequest): Record<st
 
 export function sendProblem(reply: FastifyReply, error: AppError): FastifyReply {
   const body = problemBody(error, reply.request)
+  // A problem that tells when to retry says it in the header too, which is what HTTP clients and
+  // proxies read (a rate limiter may have set it already).
+  const { retryAfter } = error.extensions
+  if (typeof retryAfter === 'number' && !reply.hasHeader('retry-after')) {
+    reply.header('retry-after', retryAfter)
+  }
   // A pre-serialised string bypasses the route's response schema, which would drop extensions.
   return reply.status(error.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body))
 }
@@ -36,14 +44,15 @@ export function sendProblem(reply: FastifyReply, error: AppError): FastifyReply 
 /** Translates what Fastify and its plugins throw into catalogue errors. */
 export function toAppError(error: unknown, request: FastifyRequest): AppError {
   if (error instanceof AppError) return error
+  if (isDatabaseUnavailable(error)) return new DatabaseUnavailable()
   const money = moneyProblem(error)
   if (money) return money
   const fastifyError = error as Partial<FastifyError> & { validation?: unknown[] }
   if (fastifyError.validation) {
-    return new InvalidRequest({
-      detail: fastifyError.message ?? 'invalid request',
-      errors: fastifyError.validation,
-    })
+    return validationProblem(
+      fastifyError.validation as Parameters<typeof validationProblem>[0],
+      fastifyError.message ?? 'invalid request',
+    )
   }
   const code = fastifyError.code ?? ''
   const status = fastifyError.statusCode ?? 500
@@ -67,7 +76,10 @@ export function toAppError(error: unknown, request: FastifyRequest): AppError {
 export function registerProblemHandlers(app: App): void {
   app.setErrorHandler((error, request, reply) => {
     const appError = toAppError(error, request)
-    if (appError.status >= 500) {
+    if (appError.code === DatabaseUnavailable.definition.code) {
+      // An outage fails every request at once: one short line each, not a stack each.
+      request.log.warn({ reason: (error as Error).message }, 'request failed: database unavailable')
+    } else if (appError.status >= 500) {
       request.log.error({ err: error }, 'request failed')
     } else if (!(error instanceof AppError)) {
       request.log.info({ code: appError.code, reason: (error as Error).message }, 'request rejected')

@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import { AmountInput, FreeText, MetadataInput, SingleLineText } from '../http/input.schemas.js'
 import { LedgerTransaction } from '../wallets/wallets.schemas.js'
 
 const Uuid = Type.String({ format: 'uuid' })
@@ -12,18 +13,21 @@ const Merchant = Type.String({
   description: 'Merchant id; money goes to the system account merchant:<id> in the wallet currency',
   examples: ['shop-42'],
 })
-const Metadata = Type.Record(Type.String(), Type.Unknown())
+const AmountField = AmountInput({
+  description: 'Decimal string in the major unit, e.g. "10.50"',
+  examples: ['10.50'],
+})
 
 export const PurchaseBody = Type.Object(
   {
     walletId: Uuid,
     merchant: Merchant,
-    amount: AmountString,
+    amount: AmountField,
     orderId: Type.Optional(
-      Type.String({ maxLength: 200, description: "The merchant's order id; stored as the reference" }),
+      SingleLineText({ maxLength: 200, description: "The merchant's order id; stored as the reference" }),
     ),
-    description: Type.Optional(Type.String({ maxLength: 500 })),
-    metadata: Type.Optional(Metadata),
+    description: Type.Optional(FreeText({ maxLength: 500 })),
+    metadata: Type.Optional(MetadataInput),
   },
   { additionalProperties: false },
 )
@@ -61,10 +65,10 @@ export const HoldList = Type.Object({ items: Type.Array(Hold) })
 export const CreateHoldBody = Type.Object(
   {
     walletId: Uuid,
-    amount: AmountString,
+    amount: AmountField,
     merchant: Type.Optional(Merchant),
     expiresAt: Type.Optional({ ...Timestamp, description: 'When the worker releases it if not captured' }),
-    description: Type.Optional(Type.String({ maxLength: 500 })),
+    description: Type.Optional(FreeText({ maxLength: 500 })),
   },
   { additionalProperties: false },
 )
@@ -72,7 +76,7 @@ export type CreateHoldInput = Static<typeof CreateHoldBody>
 
 export const CaptureBody = Type.Object(
   {
-    amount: Type.Optional({ ...AmountString, description: 'Default: the whole hold; the rest is released' }),
+    amount: Type.Optional({ ...AmountField, description: 'Default: the whole hold; the rest is released' }),
     merchant: Type.Optional(Merchant),
   },
   { additionalProperties: false },
@@ -89,8 +93,8 @@ export const HoldListQuery = Type.Object(
 
 export const ReversalBody = Type.Object(
   {
-    amount: Type.Optional({ ...AmountString, description: 'Default: all that is left to reverse' }),
-    reason: Type.String({ minLength: 1, maxLength: 500 }),
+    amount: Type.Optional({ ...AmountField, description: 'Default: all that is left to reverse' }),
+    reason: FreeText({ minLength: 1, maxLength: 500 }),
     force: Type.Optional(
       Type.Boolean({
         description: 'Admin only: reverse even if it drives the payee negative; flagged "forced"',

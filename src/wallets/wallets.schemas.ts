@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import { AmountInput, FreeText, ListLimit, MetadataInput, SingleLineText } from '../http/input.schemas.js'
 
 const Uuid = Type.String({ format: 'uuid' })
 const AmountString = Type.String({
@@ -10,11 +11,16 @@ const SignedAmountString = Type.String({
   examples: ['-3.20'],
 })
 const CurrencyCode = Type.String({
+  maxLength: 32,
   description: 'ISO 4217 code or a configured asset, any case',
   examples: ['USD'],
 })
 const Metadata = Type.Record(Type.String(), Type.Unknown(), {
   description: 'Free-form JSON object stored with the transaction',
+})
+const AmountField = AmountInput({
+  description: 'Decimal string in the major unit, at most the currency\'s decimals, e.g. "10.50"',
+  examples: ['10.50'],
 })
 const Timestamp = Type.String({ format: 'date-time' })
 
@@ -52,14 +58,14 @@ export const CreateWalletBody = Type.Object(
 
 export const WalletParams = Type.Object({ id: Uuid })
 
-const Text = (max: number, description: string) => Type.String({ maxLength: max, description })
-
 export const MovementBody = Type.Object(
   {
-    amount: AmountString,
-    reference: Type.Optional(Text(200, 'Your own reference, e.g. a payment id')),
-    description: Type.Optional(Text(500, 'Shown in history and statements')),
-    metadata: Type.Optional(Metadata),
+    amount: AmountField,
+    reference: Type.Optional(
+      SingleLineText({ maxLength: 200, description: 'Your own reference, e.g. a payment id' }),
+    ),
+    description: Type.Optional(FreeText({ maxLength: 500, description: 'Shown in history and statements' })),
+    metadata: Type.Optional(MetadataInput),
   },
   { additionalProperties: false },
 )
@@ -70,10 +76,10 @@ export const TransferBody = Type.Object(
     fromWalletId: Uuid,
     toWalletId: Type.Optional(Uuid),
     toUserId: Type.Optional({ ...Uuid, description: "That user's wallet in the source wallet's currency" }),
-    amount: AmountString,
-    reference: Type.Optional(Text(200, 'Your own reference')),
-    description: Type.Optional(Text(500, 'Shown in history and statements')),
-    metadata: Type.Optional(Metadata),
+    amount: AmountField,
+    reference: Type.Optional(SingleLineText({ maxLength: 200, description: 'Your own reference' })),
+    description: Type.Optional(FreeText({ maxLength: 500, description: 'Shown in history and statements' })),
+    metadata: Type.Optional(MetadataInput),
   },
   { additionalProperties: false },
 )
@@ -110,11 +116,11 @@ export const TransactionParams = Type.Object({ id: Uuid })
 
 export const HistoryQuery = Type.Object(
   {
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
-    cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),
+    limit: Type.Optional(ListLimit),
+    cursor: Type.Optional(SingleLineText({ maxLength: 200, description: 'nextCursor of the previous page' })),
     from: Type.Optional({ ...Timestamp, description: 'Only entries at or after this instant' }),
     to: Type.Optional({ ...Timestamp, description: 'Only entries before this instant' }),
-    type: Type.Optional(Type.String({ maxLength: 40, description: 'Only transactions of this type' })),
+    type: Type.Optional(SingleLineText({ maxLength: 40, description: 'Only transactions of this type' })),
   },
   { additionalProperties: false },
 )

@@ -119,7 +119,11 @@ describe('PUT /currencies/{code}', () => {
     expect((await putCurrency(t, admin, 'U$D', { decimals: 2, name: 'x' })).json().code).toBe(
       'invalid_currency_code',
     )
-    expect((await putCurrency(t, admin, 'ABCD', { decimals: 19, name: 'x' })).statusCode).toBe(400)
+    // Past the documented maximum of 18 decimals: well-formed, so 422 (DESIGN §5), not a 400.
+    const tooPrecise = await putCurrency(t, admin, 'ABCD', { decimals: 19, name: 'x' })
+    expect(tooPrecise.statusCode).toBe(422)
+    expect(tooPrecise.json().code).toBe('limit_exceeded')
+    expect((await putCurrency(t, admin, 'ABCD', { decimals: 2.5, name: 'x' })).statusCode).toBe(400)
     const blank = await putCurrency(t, admin, 'ABCD', { decimals: 2, name: '   ' })
     expect(blank.statusCode).toBe(422)
     expect(blank.json().code).toBe('invalid_currency_definition')

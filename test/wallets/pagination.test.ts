@@ -134,16 +134,20 @@ describe('history pages', () => {
     await expectLedgerConsistent(t.database.db)
   })
 
-  it('defaults to 50 items, takes up to 500, and refuses 501 or 0 with 400', async () => {
+  it('defaults to 50 items, takes up to 500, refuses 0 with 400 and 501 with 422', async () => {
     const byDefault = await page('')
     expect(byDefault.json<HistoryPageView>().items).toHaveLength(50)
     expect(byDefault.json<HistoryPageView>().nextCursor).toEqual(expect.any(String))
     expect((await page('limit=500')).json<HistoryPageView>().items).toHaveLength(500)
-    for (const limit of ['501', '0', '-1', 'ten']) {
+    for (const limit of ['0', '-1', 'ten']) {
       const response = await page(`limit=${limit}`)
       expect(response.statusCode, `limit=${limit}`).toBe(400)
       expect(response.json<Problem>().code).toBe('invalid_request')
     }
+    // Past the documented maximum: a well-formed request past a limit (DESIGN §5).
+    const tooMany = await page('limit=501')
+    expect(tooMany.statusCode).toBe(422)
+    expect(tooMany.json<Problem>().code).toBe('limit_exceeded')
   })
 
   it('refuses a cursor it did not issue with 400 invalid_cursor', async () => {
