@@ -6,6 +6,7 @@ import { outboxEvent } from '../src/events/outbox.js'
 import type { PostingRequest } from '../src/ledger/posting-engine.js'
 import { systemAccountId } from '../src/ledger/system-accounts.js'
 import { createLogger } from '../src/logger.js'
+import { HistoryCursors } from '../src/wallets/history-cursor.js'
 
 export const CURRENCY = 'USD'
 /** What each wallet is funded with, in cents: enough that no bench transfer meets a floor. */
@@ -67,7 +68,7 @@ export async function seedWallets(container: Container, count: number): Promise<
           outboxEvent(
             'transaction.posted',
             { type: 'transaction', id: posted.id },
-            container.wallets.transactionView(posted),
+            container.wallets.fullTransactionView(posted),
           ),
         ],
       }),
@@ -164,15 +165,10 @@ export async function seedDeepWallet(container: Container, entries: number): Pro
   `.execute(db)
   const middleSeq = rows[0]?.seq
   if (middleSeq === undefined) throw new Error('the deep wallet has no middle entry')
-  return { id: walletId, entries, middleCursor: historyCursor(middleSeq) }
-}
-
-/**
- * The history cursor as WalletsService writes it. The bench checks the page it opens before
- * measuring, so a change of format fails loudly rather than measuring error responses.
- */
-function historyCursor(seq: bigint): string {
-  return Buffer.from(`e:${seq}`).toString('base64url')
+  // Sealed with the deployment's cursor key, which the served Coffer reads from the same database.
+  // The bench checks the page it opens before measuring, so a wrong cursor fails loudly.
+  const middleCursor = await new HistoryCursors(db).seal(walletId, middleSeq)
+  return { id: walletId, entries, middleCursor }
 }
 
 /**

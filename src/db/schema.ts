@@ -6,5 +6,6 @@ import type { AuthTables } from '../auth/auth.tables.js'
 import type { CurrenciesTables } from '../currencies/currencies.tables.js'
 import type { FxTables } from '../fx/fx.tables.js'
 import type { LedgerTables } from '../ledger/ledger.tables.js'
+import type { WalletsTables } from '../wallets/wallets.tables.js'
 
-export interface Database extends AuthTables, LedgerTables, CurrenciesTables, FxTables {}
+export interface Database extends AuthTables, LedgerTables, CurrenciesTables, FxTables, WalletsTables {}

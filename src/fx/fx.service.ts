@@ -4,8 +4,9 @@ import type { CurrenciesService } from '../currencies/currencies.service.js'
 import type { Db } from '../db/database.js'
 import { outboxEvent } from '../events/outbox.js'
 import { AmountTooLarge, WalletNotFound } from '../ledger/ledger.errors.js'
-import type { PostedTransaction, PostingEngine, PostingRequest, Trx } from '../ledger/posting-engine.js'
+import type { PostingEngine, PostingRequest, Trx } from '../ledger/posting-engine.js'
 import { type Currency, formatAmount, parseAmount } from '../money/index.js'
+import type { TransactionView } from '../wallets/wallets.schemas.js'
 import type { WalletsService } from '../wallets/wallets.service.js'
 import {
   ExchangeAmountTooSmall,
@@ -127,8 +128,9 @@ export class FxService {
     const credited = this.convert(debited, rate, from, to)
     const quoteId = input.quoteId ?? null
 
-    const view = (posted: PostedTransaction): ExchangeView => ({
-      transaction: wallets.transactionView(posted),
+    // The response shows the balances the caller may read; the outbox event shows every one.
+    const view = (transaction: TransactionView): ExchangeView => ({
+      transaction,
       rate: rate.text,
       fromCurrency: from.code,
       toCurrency: to.code,
@@ -152,7 +154,7 @@ export class FxService {
       metadata: { exchange: { rate: rate.text, quoteId } },
       authorize: this.ownsBoth(principal, [source.id, target.id]),
       events: (posted) => {
-        const { transaction, ...exchange } = view(posted)
+        const { transaction, ...exchange } = view(wallets.fullTransactionView(posted))
         return [
           outboxEvent('transaction.posted', { type: 'transaction', id: posted.id }, transaction),
           outboxEvent(
@@ -170,7 +172,7 @@ export class FxService {
       },
     })
     if (quoteId) await repo.markQuoteUsed(trx, quoteId, posted.id)
-    return view(posted)
+    return view(wallets.transactionView(posted, principal))
   }
 
   private async pair(base: string, quote: string): Promise<[Currency, Currency]> {

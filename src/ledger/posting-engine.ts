@@ -72,6 +72,8 @@ export interface PostingRequest {
 export interface PostedEntry {
   accountId: string
   walletId: string | null
+  /** The owner of a wallet entry (null for a system account), so a view can tell whose balance it is. */
+  ownerUserId: string | null
   systemName: string | null
   currency: string
   amount: bigint
@@ -202,6 +204,7 @@ function applyToWallets(
       entries.push({
         accountId: systemAccountId(leg.account.system),
         walletId: null,
+        ownerUserId: null,
         systemName: leg.account.system.name,
         currency: leg.currency,
         amount: leg.amount,
@@ -225,6 +228,7 @@ function applyToWallets(
     entries.push({
       accountId: walletId,
       walletId,
+      ownerUserId: wallet.userId,
       systemName: null,
       currency: leg.currency,
       amount: leg.amount,

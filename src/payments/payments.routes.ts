@@ -1,6 +1,7 @@
 import type { App } from '../app.js'
 import { principalOf } from '../auth/access.js'
 import type { IdempotencyStore } from '../http/idempotency.js'
+import { NoBody } from '../http/input.schemas.js'
 import { problemResponses } from '../http/problem.schemas.js'
 import { anyone, IdempotencyHeaders, movementErrors, security } from '../http/route-conventions.js'
 import { LedgerTransaction, TransactionParams, WalletParams } from '../wallets/wallets.schemas.js'
@@ -44,7 +45,7 @@ export async function paymentRoutes(
         request,
         reply,
         () => payments.purchase(principalOf(request), request.body),
-        (posted) => wallets.transactionView(posted),
+        (posted) => wallets.transactionView(posted, principalOf(request)),
       ),
   )
 
@@ -99,6 +100,7 @@ export async function paymentRoutes(
         summary: 'Cancel a hold: its reserve goes back to available',
         params: HoldParams,
         headers: IdempotencyHeaders,
+        body: NoBody,
         response: { 201: HoldOutcome, ...movementErrors },
       },
     },
@@ -161,6 +163,7 @@ export async function paymentRoutes(
         status: 201,
         body: wallets.transactionView(
           await payments.reverse(trx, principalOf(request), request.params.id, request.body),
+          principalOf(request),
         ),
       })),
   )

@@ -249,7 +249,10 @@ export class PaymentsService {
     }
     const posted = await this.engine.postOne(trx, request)
     await settleHolds(trx, [{ hold, request, capturedAmount: amount }], 'captured')
-    return { hold: await this.reloadHold(trx, holdId), transaction: this.wallets.transactionView(posted) }
+    return {
+      hold: await this.reloadHold(trx, holdId),
+      transaction: this.wallets.transactionView(posted, principal),
+    }
   }
 
   async voidHold(
@@ -261,7 +264,10 @@ export class PaymentsService {
     const request = releaseRequest(hold, 'voided', (minor, code) => this.format(minor, code))
     const posted = await this.engine.postOne(trx, request)
     await settleHolds(trx, [{ hold, request }], 'voided')
-    return { hold: await this.reloadHold(trx, holdId), transaction: this.wallets.transactionView(posted) }
+    return {
+      hold: await this.reloadHold(trx, holdId),
+      transaction: this.wallets.transactionView(posted, principal),
+    }
   }
 
   async getHold(principal: Principal, holdId: string): Promise<HoldView> {

@@ -21,3 +21,21 @@ export const WalletNotEmpty = defineError<{ walletId: string }>({
   detail: (p) => `Wallet ${p.walletId} still holds money or pending holds; only an empty wallet can close`,
   extensions: (p) => ({ walletId: p.walletId }),
 })
+
+const SELF_MOVEMENTS_HINT =
+  'Money enters and leaves the ledger through an admin or a service API key (a payment provider). ' +
+  'An operator can let owners move money themselves with SELF_DEPOSITS=true, meant for demos.'
+
+export const SelfDepositDisabled = defineError({
+  code: 'self_deposit_disabled',
+  status: 403,
+  title: "Deposits by the wallet's owner are disabled",
+  detail: `This deployment does not let users deposit into their own wallets. ${SELF_MOVEMENTS_HINT}`,
+})
+
+export const SelfWithdrawalDisabled = defineError({
+  code: 'self_withdrawal_disabled',
+  status: 403,
+  title: "Withdrawals by the wallet's owner are disabled",
+  detail: `This deployment does not let users withdraw from their own wallets to the outside. ${SELF_MOVEMENTS_HINT}`,
+})

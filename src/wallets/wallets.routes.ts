@@ -1,6 +1,7 @@
 import type { App } from '../app.js'
 import { principalOf } from '../auth/access.js'
 import type { IdempotencyStore } from '../http/idempotency.js'
+import { NoBody } from '../http/input.schemas.js'
 import { problemResponses } from '../http/problem.schemas.js'
 import { anyone, IdempotencyHeaders, movementErrors, security } from '../http/route-conventions.js'
 import {
@@ -85,6 +86,7 @@ export async function walletRoutes(
           security,
           summary: `${action[0]!.toUpperCase()}${action.slice(1)} a wallet (admin)`,
           params: WalletParams,
+          body: NoBody,
           response: { 200: Wallet, ...problemResponses(400, 401, 403, 404, 409) },
         },
       },
@@ -96,6 +98,12 @@ export async function walletRoutes(
     { path: 'deposits', type: 'deposit', summary: 'Deposit into a wallet from outside the ledger' },
     { path: 'withdrawals', type: 'withdrawal', summary: 'Withdraw from a wallet to outside the ledger' },
   ] as const
+  // Open to every role so that the refusal of a user is the explicit self_deposit_disabled (or
+  // self_withdrawal_disabled), whose detail says how to enable it, not a bare forbidden.
+  const worldMovementDescription =
+    'Admins and services (a payment provider) may move money into or out of any wallet. The owner ' +
+    'of the wallet may do it only when SELF_DEPOSITS is on (by default on the embedded database, ' +
+    'off on PostgreSQL); otherwise 403 self_deposit_disabled or self_withdrawal_disabled.'
   for (const movement of worldMovements) {
     app.post(
       `/wallets/:id/${movement.path}`,
@@ -105,6 +113,7 @@ export async function walletRoutes(
           tags,
           security,
           summary: movement.summary,
+          description: worldMovementDescription,
           params: WalletParams,
           headers: IdempotencyHeaders,
           body: MovementBody,
@@ -116,7 +125,7 @@ export async function walletRoutes(
           request,
           reply,
           () => wallets.worldMovement(principalOf(request), request.params.id, movement.type, request.body),
-          (posted) => wallets.transactionView(posted),
+          (posted) => wallets.transactionView(posted, principalOf(request)),
         ),
     )
   }
@@ -139,7 +148,7 @@ export async function walletRoutes(
         request,
         reply,
         () => wallets.transfer(principalOf(request), request.body),
-        (posted) => wallets.transactionView(posted),
+        (posted) => wallets.transactionView(posted, principalOf(request)),
       ),
   )
 

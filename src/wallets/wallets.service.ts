@@ -4,11 +4,17 @@ import { Forbidden } from '../auth/auth.errors.js'
 import type { CurrencyResolver } from '../currencies/currencies.service.js'
 import type { Db } from '../db/database.js'
 import { outboxEvent } from '../events/outbox.js'
-import { InvalidCursor } from '../http/http.errors.js'
 import { TransactionNotFound, WalletClosed, WalletNotFound } from '../ledger/ledger.errors.js'
 import type { PostedTransaction, PostingEngine, PostingRequest, Trx } from '../ledger/posting-engine.js'
 import { type CurrencyRegistry, formatAmount, parseAmount } from '../money/index.js'
-import { SameWallet, TransferTargetRequired, WalletNotEmpty } from './wallets.errors.js'
+import type { HistoryCursors } from './history-cursor.js'
+import {
+  SameWallet,
+  SelfDepositDisabled,
+  SelfWithdrawalDisabled,
+  TransferTargetRequired,
+  WalletNotEmpty,
+} from './wallets.errors.js'
 import * as repo from './wallets.repository.js'
 import type {
   HistoryPageView,
@@ -24,19 +30,12 @@ export function seesEverything(principal: Principal): boolean {
   return hasRole(principal, 'admin', 'service')
 }
 
-/** The largest value of entries.seq, a PostgreSQL bigint. */
-const MAX_SEQ = 2n ** 63n - 1n
-
-function encodeCursor(seq: bigint): string {
-  return Buffer.from(`e:${seq}`).toString('base64url')
-}
-
-function decodeCursor(cursor: string): bigint {
-  const text = Buffer.from(cursor, 'base64url').toString()
-  const match = /^e:(\d{1,19})$/.exec(text)
-  // 19 digits can still exceed a bigint column, which PostgreSQL would answer with an error (a 500).
-  if (!match || BigInt(match[1]!) > MAX_SEQ) throw new InvalidCursor()
-  return BigInt(match[1]!)
+/**
+ * Whether a principal may see the balance of a wallet owned by `ownerUserId`: its own; admins and
+ * services read every wallet.
+ */
+export function mayReadBalanceOf(principal: Principal, ownerUserId: string | null): boolean {
+  return seesEverything(principal) || (ownerUserId !== null && ownerUserId === principal.userId)
 }
 
 /** What never changes about a wallet. */
@@ -57,6 +56,9 @@ export class WalletsService {
     private readonly engine: PostingEngine,
     private readonly currencies: CurrencyRegistry,
     private readonly currencyResolver: CurrencyResolver,
+    private readonly cursors: HistoryCursors,
+    /** Whether a user may deposit into and withdraw from their own wallet (SELF_DEPOSITS). */
+    private readonly selfDeposits: boolean,
   ) {}
 
   private format(minor: bigint, currency: string): string {
@@ -87,7 +89,25 @@ export class WalletsService {
     }
   }
 
-  transactionView(posted: PostedTransaction): TransactionView {
+  /**
+   * A transaction as `principal` may see it. A wallet entry of someone else (the other party of a
+   * transfer) keeps its wallet id, which names the counterparty, but not its balance: sending
+   * anyone 0.01 must not tell the sender what they hold. Every response built from a transaction
+   * goes through here, so no route can show more.
+   */
+  transactionView(posted: PostedTransaction, principal: Principal): TransactionView {
+    return this.renderTransaction(posted, (ownerUserId) => mayReadBalanceOf(principal, ownerUserId))
+  }
+
+  /** Every balance of the transaction, for the outbox: events are for Coffer's own consumers. */
+  fullTransactionView(posted: PostedTransaction): TransactionView {
+    return this.renderTransaction(posted, () => true)
+  }
+
+  private renderTransaction(
+    posted: PostedTransaction,
+    showsBalanceOf: (ownerUserId: string | null) => boolean,
+  ): TransactionView {
     return {
       id: posted.id,
       type: posted.type,
@@ -98,7 +118,10 @@ export class WalletsService {
         ...(e.walletId ? { walletId: e.walletId } : { account: e.systemName ?? e.accountId }),
         currency: e.currency,
         amount: this.format(e.amount, e.currency),
-        balanceAfter: e.balanceAfter === null ? null : this.format(e.balanceAfter, e.currency),
+        balanceAfter:
+          e.balanceAfter === null || !showsBalanceOf(e.ownerUserId)
+            ? null
+            : this.format(e.balanceAfter, e.currency),
       })),
       reference: posted.reference,
       description: posted.description,
@@ -219,7 +242,11 @@ export class WalletsService {
 
   postedEvents(posted: PostedTransaction) {
     return [
-      outboxEvent('transaction.posted', { type: 'transaction', id: posted.id }, this.transactionView(posted)),
+      outboxEvent(
+        'transaction.posted',
+        { type: 'transaction', id: posted.id },
+        this.fullTransactionView(posted),
+      ),
     ]
   }
 
@@ -234,6 +261,10 @@ export class WalletsService {
     type: 'deposit' | 'withdrawal',
     input: MovementInput,
   ): Promise<PostingRequest> {
+    // Refused before the wallet is looked up, so the answer says nothing about the wallet.
+    if (!this.selfDeposits && !seesEverything(principal)) {
+      throw type === 'deposit' ? new SelfDepositDisabled() : new SelfWithdrawalDisabled()
+    }
     const { currency } = await this.walletIdentity(principal, walletId)
     const amount = parseAmount(input.amount, this.currencies.require(currency))
     const world = { account: { system: { name: 'world', currency } }, currency }
@@ -297,7 +328,7 @@ export class WalletsService {
     const limit = query.limit ?? 50
     const rows = await repo.historyPage(this.readDb, {
       walletId,
-      beforeSeq: query.cursor ? decodeCursor(query.cursor) : undefined,
+      beforeSeq: query.cursor ? await this.cursors.open(walletId, query.cursor) : undefined,
       from: query.from ? new Date(query.from) : undefined,
       to: query.to ? new Date(query.to) : undefined,
       type: query.type,
@@ -316,7 +347,7 @@ export class WalletsService {
         description: row.description,
         createdAt: row.created_at.toISOString(),
       })),
-      nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.seq) : null,
+      nextCursor: rows.length > limit ? await this.cursors.seal(walletId, page[page.length - 1]!.seq) : null,
     }
   }
 
@@ -341,26 +372,30 @@ export class WalletsService {
     }
     const { transaction, entries } = found
     await this.knowCurrencies([transaction.currency, ...entries.map((e) => e.currency)])
-    return this.transactionView({
-      id: transaction.id,
-      type: transaction.type as PostedTransaction['type'],
-      status: transaction.status,
-      currency: transaction.currency,
-      amount: transaction.amount,
-      reference: transaction.reference,
-      description: transaction.description,
-      metadata: transaction.metadata,
-      reversesId: transaction.reverses_id,
-      flags: transaction.flags,
-      createdAt: transaction.created_at,
-      entries: entries.map((e) => ({
-        accountId: e.account_id,
-        walletId: e.kind === 'wallet' ? e.account_id : null,
-        systemName: e.name,
-        currency: e.currency,
-        amount: e.amount,
-        balanceAfter: e.balance_after,
-      })),
-    })
+    return this.transactionView(
+      {
+        id: transaction.id,
+        type: transaction.type as PostedTransaction['type'],
+        status: transaction.status,
+        currency: transaction.currency,
+        amount: transaction.amount,
+        reference: transaction.reference,
+        description: transaction.description,
+        metadata: transaction.metadata,
+        reversesId: transaction.reverses_id,
+        flags: transaction.flags,
+        createdAt: transaction.created_at,
+        entries: entries.map((e) => ({
+          accountId: e.account_id,
+          walletId: e.kind === 'wallet' ? e.account_id : null,
+          ownerUserId: e.user_id,
+          systemName: e.name,
+          currency: e.currency,
+          amount: e.amount,
+          balanceAfter: e.balance_after,
+        })),
+      },
+      principal,
+    )
   }
 }

@@ -22,7 +22,8 @@ const twoDecimalCurrencies = currencies
 let runs = 0
 
 beforeAll(async () => {
-  t = await createTestApp()
+  // Owners withdraw from their own wallets here, on both database shapes (SELF_DEPOSITS covers both ways).
+  t = await createTestApp({ env: { SELF_DEPOSITS: 'true' } })
   service = await createApiKey(t, ['service'])
   owners = await Promise.all(Array.from({ length: 6 }, () => signUp(t)))
 })

@@ -25,7 +25,8 @@ let bob: SignedUpUser
 let service: CreatedApiKey
 
 beforeAll(async () => {
-  t = await createTestApp()
+  // Owners withdraw from their own wallets here, on both database shapes (SELF_DEPOSITS covers both ways).
+  t = await createTestApp({ env: { SELF_DEPOSITS: 'true' } })
   ;[alice, bob] = await Promise.all([signUp(t), signUp(t)])
   service = await createApiKey(t, ['service'])
 })

@@ -35,7 +35,8 @@ let admin: SignedUpUser
 let service: CreatedApiKey
 
 beforeAll(async () => {
-  t = await createTestApp()
+  // Owners withdraw from their own wallets here, on both database shapes (SELF_DEPOSITS covers both ways).
+  t = await createTestApp({ env: { SELF_DEPOSITS: 'true' } })
   ;[alice, bob, admin] = await Promise.all([signUp(t), signUp(t), signUp(t, { roles: ['admin'] })])
   service = await createApiKey(t, ['service'])
 })

@@ -26,7 +26,8 @@ let service: CreatedApiKey
 let wallet: WalletView
 
 beforeAll(async () => {
-  t = await createTestApp()
+  // Owners withdraw from their own wallets here, on both database shapes (SELF_DEPOSITS covers both ways).
+  t = await createTestApp({ env: { SELF_DEPOSITS: 'true' } })
   ;[alice, bob] = await Promise.all([signUp(t), signUp(t)])
   service = await createApiKey(t, ['service'])
   wallet = await openWallet(t, alice.headers, 'USD')

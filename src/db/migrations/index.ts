@@ -5,6 +5,7 @@ import * as m0003 from './0003_ledger.js'
 import * as m0004 from './0004_holds.js'
 import * as m0005 from './0005_currencies_fx.js'
 import * as m0006 from './0006_system_account_references.js'
+import * as m0007 from './0007_history_cursor_keys.js'
 
 /**
  * Forward-only, in order. Listed here rather than read from disk so the same set runs from
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '0004_holds': m0004,
   '0005_currencies_fx': m0005,
   '0006_system_account_references': m0006,
+  '0007_history_cursor_keys': m0007,
 }
