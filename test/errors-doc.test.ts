@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { errorCatalogue } from '../src/http/errors.js'
+import { errorCatalogue } from '../src/errors.js'
 
 async function importEveryErrorModule(): Promise<void> {
   const files = await readdir('src', { recursive: true })

@@ -1,4 +1,4 @@
-import { defineError } from '../http/errors.js'
+import { defineError } from '../errors.js'
 
 export const Unauthorized = defineError<{ detail?: string } | undefined>({
   code: 'unauthorized',

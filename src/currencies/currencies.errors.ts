@@ -1,4 +1,4 @@
-import { defineError } from '../http/errors.js'
+import { defineError } from '../errors.js'
 
 export const CurrencyReserved = defineError<{ currency: string; reason: 'iso4217' | 'built_in' }>({
   code: 'currency_reserved',

@@ -1,4 +1,4 @@
-import { defineError } from '../http/errors.js'
+import { defineError } from '../errors.js'
 
 export type InvalidFxRateReason = 'invalid_format' | 'not_positive' | 'too_precise'
 

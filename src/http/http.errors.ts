@@ -1,4 +1,4 @@
-import { defineError } from './errors.js'
+import { defineError } from '../errors.js'
 
 export const RouteNotFound = defineError<{ method: string; url: string }>({
   code: 'not_found',

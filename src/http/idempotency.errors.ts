@@ -1,4 +1,4 @@
-import { defineError } from './errors.js'
+import { defineError } from '../errors.js'
 
 export const IdempotencyKeyRequired = defineError({
   code: 'idempotency_key_required',

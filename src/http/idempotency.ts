@@ -5,7 +5,7 @@ import { principalOf } from '../auth/access.js'
 import type { Db } from '../db/database.js'
 import { isDatabaseUnavailable } from '../db/unavailable.js'
 import type { PostedTransaction, PostingEngine, PostingRequest, Trx } from '../ledger/posting-engine.js'
-import { AppError } from './errors.js'
+import { AppError } from '../errors.js'
 import { IdempotencyKeyInFlight, IdempotencyKeyRequired, IdempotencyKeyReused } from './idempotency.errors.js'
 import { PROBLEM_CONTENT_TYPE, problemBody } from './problem-handler.js'
 

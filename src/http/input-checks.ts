@@ -1,4 +1,4 @@
-import type { AppError } from './errors.js'
+import type { AppError } from '../errors.js'
 import { InvalidRequest } from './http.errors.js'
 import { ForbiddenCharacter, type InputIssue, LimitExceeded } from './input.errors.js'
 import { CHARACTER_PATTERNS, type JsonLimits } from './input.schemas.js'

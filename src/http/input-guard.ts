@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { uuidv7 } from 'uuidv7'
 import type { App } from '../app.js'
-import { type AppError, problemType } from './errors.js'
+import { type AppError, problemType } from '../errors.js'
 import { InternalError } from './http.errors.js'
 import {
   HeadersTooLarge,

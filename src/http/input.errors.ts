@@ -1,4 +1,4 @@
-import { defineError } from './errors.js'
+import { defineError } from '../errors.js'
 
 /** One failure of a request part, shaped like a schema validation error so clients read both alike. */
 export interface InputIssue {

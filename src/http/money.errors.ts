@@ -1,5 +1,5 @@
 import { MoneyError } from '../money/index.js'
-import { type AppError, defineError } from './errors.js'
+import { type AppError, defineError } from '../errors.js'
 
 /** The money module stays free of HTTP; its errors enter the catalogue here. */
 const moneyProblems = {

@@ -1,4 +1,4 @@
-import { defineError } from '../http/errors.js'
+import { defineError } from '../errors.js'
 
 export const WalletNotFound = defineError<{ walletId: string }>({
   code: 'wallet_not_found',

@@ -2,7 +2,7 @@ import { sql, type Transaction } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import type { Database } from '../db/schema.js'
 import type { OutboxEvent } from '../events/outbox.js'
-import type { AppError } from '../http/errors.js'
+import type { AppError } from '../errors.js'
 import { type CurrencyRegistry, formatAmount } from '../money/index.js'
 import { claimExpiredHolds, settleHolds } from './holds.js'
 import {

@@ -1,4 +1,4 @@
-import { defineError } from '../http/errors.js'
+import { defineError } from '../errors.js'
 
 export const SameWallet = defineError({
   code: 'same_wallet',

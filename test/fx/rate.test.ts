@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { convertAmount, parseRate } from '../../src/fx/rate.js'
-import { AppError } from '../../src/http/errors.js'
+import { AppError } from '../../src/errors.js'
 
 function reasonOf(text: string): unknown {
   try {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { AppError } from '../../src/http/errors.js'
+import { AppError } from '../../src/errors.js'
 import { HistoryCursors, openCursor, sealCursor } from '../../src/wallets/history-cursor.js'
 import type { HistoryPageView, WalletView } from '../../src/wallets/wallets.schemas.js'
 import { createTestApp, type TestApp } from '../app.js'
