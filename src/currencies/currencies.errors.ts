@@ -8,7 +8,7 @@ export const CurrencyReserved = defineError<{ currency: string; reason: 'iso4217
     p.reason === 'iso4217'
       ? `${p.currency} is an ISO 4217 currency; its decimals and name come from the standard`
       : `${p.currency} is a built-in asset and cannot be redefined`,
-  extensions: (p) => ({ currency: p.currency, reason: p.reason }),
+  members: ['currency', 'reason'],
 })
 
 export const CurrencyInUse = defineError<{ currency: string; decimals: number }>({
@@ -17,5 +17,5 @@ export const CurrencyInUse = defineError<{ currency: string; decimals: number }>
   title: 'Currency is in use',
   detail: (p) =>
     `${p.currency} is used by at least one wallet, so its decimals stay ${p.decimals}; only its name can change`,
-  extensions: (p) => ({ currency: p.currency, decimals: p.decimals }),
+  members: ['currency', 'decimals'],
 })

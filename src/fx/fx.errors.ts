@@ -7,7 +7,7 @@ export const InvalidFxRate = defineError<{ reason: InvalidFxRateReason; detail: 
   status: 422,
   title: 'Invalid exchange rate',
   detail: (p) => p.detail,
-  extensions: (p) => ({ reason: p.reason }),
+  members: ['reason'],
 })
 
 export const FxRateNotFound = defineError<{ base: string; quote: string }>({
@@ -16,7 +16,7 @@ export const FxRateNotFound = defineError<{ base: string; quote: string }>({
   title: 'No exchange rate',
   detail: (p) =>
     `No rate is set for ${p.base} to ${p.quote}; an admin sets it with PUT /fx-rates/${p.base}/${p.quote}`,
-  extensions: (p) => ({ base: p.base, quote: p.quote }),
+  members: ['base', 'quote'],
 })
 
 export const ExchangeSameCurrency = defineError<{ currency: string }>({
@@ -24,7 +24,7 @@ export const ExchangeSameCurrency = defineError<{ currency: string }>({
   status: 422,
   title: 'Same currency on both sides',
   detail: (p) => `Both sides are ${p.currency}; an exchange needs two different currencies`,
-  extensions: (p) => ({ currency: p.currency }),
+  members: ['currency'],
 })
 
 export const ExchangeAmountTooSmall = defineError<{ currency: string; rate: string }>({
@@ -32,7 +32,7 @@ export const ExchangeAmountTooSmall = defineError<{ currency: string; rate: stri
   status: 422,
   title: 'Converted amount rounds to zero',
   detail: (p) => `At ${p.rate} the amount converts to less than the smallest unit of ${p.currency}`,
-  extensions: (p) => ({ currency: p.currency, rate: p.rate }),
+  members: ['currency', 'rate'],
 })
 
 export const FxQuoteNotFound = defineError<{ quoteId: string }>({
@@ -40,7 +40,7 @@ export const FxQuoteNotFound = defineError<{ quoteId: string }>({
   status: 404,
   title: 'Quote not found',
   detail: (p) => `No quote ${p.quoteId} that you can use`,
-  extensions: (p) => ({ quoteId: p.quoteId }),
+  members: ['quoteId'],
 })
 
 export const FxQuoteExpired = defineError<{ quoteId: string; expiredAt: string }>({
@@ -48,7 +48,7 @@ export const FxQuoteExpired = defineError<{ quoteId: string; expiredAt: string }
   status: 422,
   title: 'Quote expired',
   detail: (p) => `Quote ${p.quoteId} expired at ${p.expiredAt}; ask for a new one`,
-  extensions: (p) => ({ quoteId: p.quoteId, expiredAt: p.expiredAt }),
+  members: ['quoteId', 'expiredAt'],
 })
 
 export const FxQuoteUsed = defineError<{ quoteId: string }>({
@@ -56,7 +56,7 @@ export const FxQuoteUsed = defineError<{ quoteId: string }>({
   status: 409,
   title: 'Quote already used',
   detail: (p) => `Quote ${p.quoteId} has already been used for an exchange; a quote is good for one`,
-  extensions: (p) => ({ quoteId: p.quoteId }),
+  members: ['quoteId'],
 })
 
 export const FxQuoteMismatch = defineError<{
@@ -67,5 +67,5 @@ export const FxQuoteMismatch = defineError<{
   status: 422,
   title: 'Quote does not match the exchange',
   detail: (p) => `Quote ${p.quoteId} was given for a different ${p.field}; exchange exactly what was quoted`,
-  extensions: (p) => ({ quoteId: p.quoteId, field: p.field }),
+  members: ['quoteId', 'field'],
 })

@@ -12,7 +12,7 @@ export const InvalidRequest = defineError<{ detail: string; errors: unknown[] }>
   status: 400,
   title: 'The request does not match its schema',
   detail: (p) => p.detail,
-  extensions: (p) => ({ errors: p.errors }),
+  members: ['errors'],
 })
 
 export const MalformedBody = defineError<{ detail: string }>({
@@ -41,6 +41,7 @@ export const RateLimited = defineError<{ retryAfterSeconds: number }>({
   status: 429,
   title: 'Too many requests',
   detail: (p) => `Too many requests; retry after ${p.retryAfterSeconds} s`,
+  members: ['retryAfter'],
   extensions: (p) => ({ retryAfter: p.retryAfterSeconds }),
 })
 
@@ -67,13 +68,6 @@ export const DatabaseUnavailable = defineError({
   status: 503,
   title: 'Database unavailable',
   detail: `The database is unavailable; retry after ${DATABASE_RETRY_AFTER_SECONDS} s`,
+  members: ['retryAfter'],
   extensions: () => ({ retryAfter: DATABASE_RETRY_AFTER_SECONDS }),
-})
-
-/** Every paged list of the API (wallet history, API keys) rejects a cursor it did not issue alike. */
-export const InvalidCursor = defineError({
-  code: 'invalid_cursor',
-  status: 400,
-  title: 'Invalid cursor',
-  detail: 'The cursor is not one this API issued; start again without it',
 })

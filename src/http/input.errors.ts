@@ -13,7 +13,7 @@ export const LimitExceeded = defineError<{ detail: string; errors: InputIssue[] 
   status: 422,
   title: 'Input exceeds a documented limit',
   detail: (p) => p.detail,
-  extensions: (p) => ({ errors: p.errors }),
+  members: ['errors'],
 })
 
 export const ForbiddenCharacter = defineError<{ detail: string; errors: InputIssue[] }>({
@@ -21,7 +21,7 @@ export const ForbiddenCharacter = defineError<{ detail: string; errors: InputIss
   status: 422,
   title: 'Input contains a forbidden character',
   detail: (p) => p.detail,
-  extensions: (p) => ({ errors: p.errors }),
+  members: ['errors'],
 })
 
 export const MalformedUrl = defineError({
@@ -36,7 +36,7 @@ export const UriTooLong = defineError<{ maxLength: number }>({
   status: 414,
   title: 'A path segment is too long',
   detail: (p) => `A path parameter is longer than ${p.maxLength} characters`,
-  extensions: (p) => ({ maxLength: p.maxLength }),
+  members: ['maxLength'],
 })
 
 export const MalformedRequest = defineError({

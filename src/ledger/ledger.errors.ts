@@ -5,7 +5,7 @@ export const WalletNotFound = defineError<{ walletId: string }>({
   status: 404,
   title: 'Wallet not found',
   detail: (p) => `No wallet ${p.walletId} that you can use`,
-  extensions: (p) => ({ walletId: p.walletId }),
+  members: ['walletId'],
 })
 
 export const WalletFrozen = defineError<{ walletId: string }>({
@@ -13,7 +13,7 @@ export const WalletFrozen = defineError<{ walletId: string }>({
   status: 409,
   title: 'Wallet is frozen',
   detail: (p) => `Wallet ${p.walletId} is frozen and takes no movement`,
-  extensions: (p) => ({ walletId: p.walletId }),
+  members: ['walletId'],
 })
 
 export const WalletClosed = defineError<{ walletId: string }>({
@@ -21,7 +21,7 @@ export const WalletClosed = defineError<{ walletId: string }>({
   status: 409,
   title: 'Wallet is closed',
   detail: (p) => `Wallet ${p.walletId} is closed and takes no movement`,
-  extensions: (p) => ({ walletId: p.walletId }),
+  members: ['walletId'],
 })
 
 export const InsufficientFunds = defineError<{
@@ -34,20 +34,23 @@ export const InsufficientFunds = defineError<{
   status: 422,
   title: 'Insufficient funds',
   detail: (p) => `Wallet ${p.walletId} has ${p.available} ${p.currency} available; ${p.requested} requested`,
-  extensions: (p) => ({
-    walletId: p.walletId,
-    currency: p.currency,
-    available: p.available,
-    requested: p.requested,
-  }),
+  members: ['walletId', 'currency', 'available', 'requested'],
 })
 
-export const LedgerCurrencyMismatch = defineError<{ walletId: string; expected: string; actual: string }>({
+/**
+ * The one currency_mismatch: a leg in another currency than its wallet's (the posting engine), or
+ * two amounts of different currencies combined (the money module's CurrencyMismatch, which
+ * src/http/money.errors.ts renders as this).
+ */
+export const CurrencyMismatch = defineError<{ walletId?: string; expected: string; actual: string }>({
   code: 'currency_mismatch',
   status: 422,
   title: 'Currency mismatch',
-  detail: (p) => `Wallet ${p.walletId} holds ${p.expected}, not ${p.actual}`,
-  extensions: (p) => ({ walletId: p.walletId, expected: p.expected, actual: p.actual }),
+  members: ['walletId', 'expected', 'actual'],
+  detail: (p) =>
+    p.walletId === undefined
+      ? `Cannot combine ${p.expected} with ${p.actual}`
+      : `Wallet ${p.walletId} holds ${p.expected}, not ${p.actual}`,
 })
 
 export const AmountTooLarge = defineError({
@@ -62,5 +65,5 @@ export const TransactionNotFound = defineError<{ transactionId: string }>({
   status: 404,
   title: 'Transaction not found',
   detail: (p) => `No transaction ${p.transactionId} that you can see`,
-  extensions: (p) => ({ transactionId: p.transactionId }),
+  members: ['transactionId'],
 })

@@ -5,7 +5,7 @@ export const HoldNotFound = defineError<{ holdId: string }>({
   status: 404,
   title: 'Hold not found',
   detail: (p) => `No hold ${p.holdId} that you can use`,
-  extensions: (p) => ({ holdId: p.holdId }),
+  members: ['holdId'],
 })
 
 export const HoldNotPending = defineError<{ holdId: string; status: string }>({
@@ -13,6 +13,7 @@ export const HoldNotPending = defineError<{ holdId: string; status: string }>({
   status: 409,
   title: 'Hold is no longer pending',
   detail: (p) => `Hold ${p.holdId} is ${p.status}; only a pending hold can be captured or voided`,
+  members: ['holdId', 'holdStatus'],
   extensions: (p) => ({ holdId: p.holdId, holdStatus: p.status }),
 })
 
@@ -21,7 +22,7 @@ export const CaptureExceedsHold = defineError<{ holdId: string; held: string; re
   status: 422,
   title: 'Capture exceeds the hold',
   detail: (p) => `Hold ${p.holdId} reserves ${p.held}; ${p.requested} cannot be captured`,
-  extensions: (p) => ({ holdId: p.holdId, held: p.held, requested: p.requested }),
+  members: ['holdId', 'held', 'requested'],
 })
 
 export const MerchantRequired = defineError({
@@ -43,7 +44,7 @@ export const ReversalExceedsOriginal = defineError<{ transactionId: string; rema
   status: 422,
   title: 'Reversal exceeds the original',
   detail: (p) => `Transaction ${p.transactionId} has ${p.remaining} left to reverse`,
-  extensions: (p) => ({ transactionId: p.transactionId, remaining: p.remaining }),
+  members: ['transactionId', 'remaining'],
 })
 
 export const NotReversible = defineError<{ transactionId: string; reason: string }>({
@@ -51,7 +52,7 @@ export const NotReversible = defineError<{ transactionId: string; reason: string
   status: 422,
   title: 'Transaction cannot be reversed',
   detail: (p) => `Transaction ${p.transactionId} cannot be reversed: ${p.reason}`,
-  extensions: (p) => ({ transactionId: p.transactionId }),
+  members: ['transactionId'],
 })
 
 export const ForceRequiresAdmin = defineError({

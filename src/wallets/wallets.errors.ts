@@ -19,7 +19,7 @@ export const WalletNotEmpty = defineError<{ walletId: string }>({
   status: 409,
   title: 'Wallet is not empty',
   detail: (p) => `Wallet ${p.walletId} still holds money or pending holds; only an empty wallet can close`,
-  extensions: (p) => ({ walletId: p.walletId }),
+  members: ['walletId'],
 })
 
 const SELF_MOVEMENTS_HINT =
