@@ -56,7 +56,7 @@ function areaOfFrame(functionName: string, url: string): string | null {
     return 'HTTP/Fastify'
   }
   if (/\/dist\/auth\//.test(url)) return 'auth'
-  if (/\/dist\/http\/idempotency/.test(url)) return 'idempotency'
+  if (/\/dist\/(http\/idempotency|ledger\/(group-commit|idempotency-keys))\./.test(url)) return 'idempotency'
   if (/\/dist\//.test(url)) return 'Coffer code'
   return null
 }

@@ -2,8 +2,8 @@ import { sql } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import { loadConfig } from '../src/config.js'
 import { type Container, createContainer } from '../src/container.js'
-import { outboxEvent } from '../src/events/outbox.js'
-import type { PostingRequest } from '../src/ledger/posting-engine.js'
+import { callerScope } from '../src/ledger/idempotency-keys.js'
+import type { PostingRequest } from '../src/ledger/posting-types.js'
 import { systemAccountId } from '../src/ledger/system-accounts.js'
 import { createLogger } from '../src/logger.js'
 import { HistoryCursors } from '../src/wallets/history-cursor.js'
@@ -11,17 +11,19 @@ import { HistoryCursors } from '../src/wallets/history-cursor.js'
 export const CURRENCY = 'USD'
 /** What each wallet is funded with, in cents: enough that no bench transfer meets a floor. */
 export const FUNDING_MINOR = 1_000_000n
-const FUNDING_BATCH = 500
-const FUNDING_PARALLELISM = 4
+/** Connections of the seeding container: one per concurrent group-commit batch. */
+const SEEDING_POOL = 4
+/** Funding deposits waiting at once: more than MAX_BATCH × SEEDING_POOL keeps every batch full. */
+const FUNDING_CALLERS = 1_000
 
 /**
  * Coffer's own container, in the bench process, on the bench database: seeding goes through the
- * auth service and the posting engine, so the rows are the ones the API would have written.
+ * auth service and the write path's entry point, so the rows are the ones the API would have written.
  */
 export async function openContainer(databaseUrl: string): Promise<Container> {
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
-    DATABASE_POOL_SIZE: String(FUNDING_PARALLELISM),
+    DATABASE_POOL_SIZE: String(SEEDING_POOL),
     LOG_LEVEL: 'warn',
   })
   return createContainer(config, createLogger(config))
@@ -36,7 +38,9 @@ export async function createServiceKey(container: Container): Promise<string> {
 /**
  * Inserts the wallets in one statement (ids from Coffer's UUIDv7 generator, one made-up user per
  * wallet: users belong to auth and a service key needs none), then funds each with a deposit
- * posted by the posting engine, FUNDING_BATCH deposits per database transaction.
+ * posted through the write path's entry point, `container.idempotency.postMovement`, with a key
+ * of its own: group commit posts the deposits waiting together in one database transaction
+ * (MAX_BATCH at a time, CONCURRENT_BATCHES_ON_POSTGRES batches at once), as it does for the API.
  */
 export async function seedWallets(container: Container, count: number): Promise<string[]> {
   const db = container.database.db
@@ -47,40 +51,38 @@ export async function seedWallets(container: Container, count: number): Promise<
     select id, 'wallet', user_id, ${CURRENCY}, 0 from unnest(${ids}::uuid[], ${owners}::uuid[]) as w(id, user_id)
   `.execute(db)
 
-  const batches: string[][] = []
-  for (let i = 0; i < ids.length; i += FUNDING_BATCH) batches.push(ids.slice(i, i + FUNDING_BATCH))
-  const fund = async (batch: string[]) => {
-    const requests = batch.map(
-      (walletId): PostingRequest => ({
-        type: 'deposit',
+  const scope = callerScope({ kind: 'bench', id: 'seed' })
+  const funding = (walletId: string): PostingRequest => ({
+    type: 'deposit',
+    currency: CURRENCY,
+    amount: FUNDING_MINOR,
+    legs: [
+      {
+        account: { system: { name: 'world', currency: CURRENCY } },
         currency: CURRENCY,
-        amount: FUNDING_MINOR,
-        legs: [
-          {
-            account: { system: { name: 'world', currency: CURRENCY } },
-            currency: CURRENCY,
-            amount: -FUNDING_MINOR,
-          },
-          { account: { wallet: walletId }, currency: CURRENCY, amount: FUNDING_MINOR },
-        ],
-        description: 'bench funding',
-        events: (posted) => [
-          outboxEvent(
-            'transaction.posted',
-            { type: 'transaction', id: posted.id },
-            container.wallets.fullTransactionView(posted),
-          ),
-        ],
-      }),
+        amount: -FUNDING_MINOR,
+      },
+      { account: { wallet: walletId }, currency: CURRENCY, amount: FUNDING_MINOR },
+    ],
+    description: 'bench funding',
+    events: (posted) => container.wallets.postedEvents(posted),
+  })
+  const fund = async (walletId: string) => {
+    const answer = await container.idempotency.postMovement(
+      { scope, key: `funding-${walletId}`, fingerprint: `deposit ${walletId} ${FUNDING_MINOR}` },
+      {
+        build: async () => funding(walletId),
+        render: (posted) => container.wallets.fullTransactionView(posted),
+        renderRefusal: (error) => ({ code: error.code, detail: error.detail }),
+      },
     )
-    const outcomes = await db.transaction().execute((trx) => container.ledger.post(trx, requests))
-    const refused = outcomes.find((outcome) => !outcome.ok)
-    if (refused && !refused.ok) throw new Error(`funding deposit refused: ${refused.error.message}`)
+    if (answer.status !== 201) throw new Error(`funding deposit refused: ${answer.body}`)
   }
-  const queue = [...batches]
+  // FUNDING_CALLERS deposits wait at a time, enough to fill every batch, however many wallets.
+  let next = 0
   await Promise.all(
-    Array.from({ length: FUNDING_PARALLELISM }, async () => {
-      for (let batch = queue.shift(); batch; batch = queue.shift()) await fund(batch)
+    Array.from({ length: FUNDING_CALLERS }, async () => {
+      while (next < ids.length) await fund(ids[next++]!)
     }),
   )
   return ids

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PGlite } from '@electric-sql/pglite'
-import { Kysely, PostgresDialect, sql } from 'kysely'
+import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely'
 import pg from 'pg'
 import type { Logger } from 'pino'
 import { lockDataDir } from './data-dir-lock.js'
@@ -11,6 +11,8 @@ import { withPreparedStatements } from './prepared-statements.js'
 import type { Database } from './schema.js'
 
 export type Db = Kysely<Database>
+/** A database transaction: what repository methods take to join the caller's transaction. */
+export type Trx = Transaction<Database>
 
 export interface DatabaseHandles {
   /** Primary: every write and every read that must see the latest commit. */

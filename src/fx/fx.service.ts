@@ -1,10 +1,12 @@
 import { uuidv7 } from 'uuidv7'
-import { hasRole, type Principal } from '../auth/access.js'
+import { hasRole, type Principal } from '../auth/principal.js'
 import type { CurrenciesService } from '../currencies/currencies.service.js'
-import type { Db } from '../db/database.js'
+import type { Db, Trx } from '../db/database.js'
 import { outboxEvent } from '../events/outbox.js'
+import { callerScope } from '../ledger/idempotency-keys.js'
 import { AmountTooLarge, WalletNotFound } from '../ledger/ledger.errors.js'
-import type { PostingEngine, PostingRequest, Trx } from '../ledger/posting-engine.js'
+import type { PostingEngine } from '../ledger/posting-engine.js'
+import { NUMERIC_LIMIT, type PostingRequest } from '../ledger/posting-types.js'
 import { type Currency, formatAmount, parseAmount } from '../money/index.js'
 import type { TransactionView } from '../wallets/wallets.schemas.js'
 import type { WalletsService } from '../wallets/wallets.service.js'
@@ -29,14 +31,6 @@ import type {
 import { convertAmount, type ExactRate, parseRate } from './rate.js'
 
 export const FX_QUOTE_TTL_SECONDS = 30
-
-// The ledger stores NUMERIC(38, 0) minor units; a quote must not promise more than an exchange can post.
-const NUMERIC_LIMIT = 10n ** 38n
-
-/** A quote belongs to whoever asked for it, keyed like idempotency keys. */
-function scopeOf(principal: Principal): string {
-  return `${principal.kind}:${principal.id}`
-}
 
 function rateView(row: repo.FxRateRow): FxRateView {
   return { base: row.base, quote: row.quote, rate: row.rate, updatedAt: row.updated_at.toISOString() }
@@ -89,7 +83,8 @@ export class FxService {
       this.deps.db,
       {
         id: uuidv7(),
-        scope: scopeOf(principal),
+        // A quote belongs to whoever asked for it, scoped as idempotency keys are.
+        scope: callerScope(principal),
         from_currency: from.code,
         to_currency: to.code,
         rate: rate.text,
@@ -206,7 +201,7 @@ export class FxService {
     exchange: { from: Currency; to: Currency; debited: bigint },
   ): Promise<ExactRate> {
     const quote = await repo.lockQuote(trx, quoteId)
-    if (!quote || quote.scope !== scopeOf(principal)) throw new FxQuoteNotFound({ quoteId })
+    if (!quote || quote.scope !== callerScope(principal)) throw new FxQuoteNotFound({ quoteId })
     if (quote.used_at) throw new FxQuoteUsed({ quoteId })
     if (quote.expired) throw new FxQuoteExpired({ quoteId, expiredAt: quote.expires_at.toISOString() })
     if (quote.from_currency !== exchange.from.code)

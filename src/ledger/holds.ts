@@ -1,26 +1,9 @@
 import { sql } from 'kysely'
 import { uuidv7 } from 'uuidv7'
-import type { Db } from '../db/database.js'
+import type { Trx } from '../db/database.js'
 import { outboxEvent } from '../events/outbox.js'
-import type { FormatAmount, PostingEngine, PostingRequest, Trx } from './posting-engine.js'
-
-export type HoldStatus = 'pending' | 'captured' | 'voided' | 'expired'
-
-export interface HoldRow {
-  id: string
-  wallet_id: string
-  currency: string
-  amount: bigint
-  captured_amount: bigint | null
-  merchant: string | null
-  status: HoldStatus
-  expires_at: Date | null
-  description: string | null
-  hold_transaction_id: string
-  settled_transaction_id: string | null
-  created_at: Date
-  updated_at: Date
-}
+import type { HoldRow, HoldStatus } from './ledger.tables.js'
+import type { FormatAmount, PostingRequest } from './posting-types.js'
 
 /** A hold being settled, and the transaction that records it. */
 export interface HoldSettlement {
@@ -97,26 +80,4 @@ export async function settleHolds(
     ) as s(id, transaction_id, captured_amount)
     where h.id = s.id and h.status = 'pending'
   `.execute(trx)
-}
-
-/** Wallets with overdue holds that nobody has touched, for the worker. */
-export async function walletsWithExpiredHolds(db: Db, limit: number): Promise<string[]> {
-  const { rows } = await sql<{ wallet_id: string }>`
-    select distinct wallet_id from (
-      select wallet_id from holds
-      where status = 'pending' and expires_at <= statement_timestamp()
-      order by expires_at limit ${limit}
-    ) overdue
-  `.execute(db)
-  return rows.map((r) => r.wallet_id)
-}
-
-/** The worker's sweep: releases overdue holds that no read or movement has released yet. */
-export async function releaseOverdueHolds(db: Db, engine: PostingEngine): Promise<number> {
-  let released = 0
-  // One wallet per transaction: an expiry never waits on more than one wallet's lock.
-  for (const walletId of await walletsWithExpiredHolds(db, 500)) {
-    released += await db.transaction().execute((trx) => engine.releaseExpiredHolds(trx, [walletId]))
-  }
-  return released
 }

@@ -68,6 +68,8 @@ export interface OutboxTable {
   published_at: Timestamp | null
 }
 
+export type HoldStatus = 'pending' | 'captured' | 'voided' | 'expired'
+
 export interface HoldsTable {
   id: string
   wallet_id: string
@@ -75,13 +77,30 @@ export interface HoldsTable {
   amount: Amount
   captured_amount: ColumnType<bigint | null, bigint | string | null, bigint | string | null>
   merchant: string | null
-  status: ColumnType<'pending' | 'captured' | 'voided' | 'expired', string | undefined, string>
+  status: ColumnType<HoldStatus, string | undefined, string>
   expires_at: ColumnType<Date | null, Date | string | null, Date | string | null>
   description: string | null
   hold_transaction_id: string
   settled_transaction_id: string | null
   created_at: Timestamp
   updated_at: Timestamp
+}
+
+/** A row of holds as read back (amounts as bigint). */
+export interface HoldRow {
+  id: string
+  wallet_id: string
+  currency: string
+  amount: bigint
+  captured_amount: bigint | null
+  merchant: string | null
+  status: HoldStatus
+  expires_at: Date | null
+  description: string | null
+  hold_transaction_id: string
+  settled_transaction_id: string | null
+  created_at: Date
+  updated_at: Date
 }
 
 export interface LedgerTables {

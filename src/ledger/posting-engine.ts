@@ -1,114 +1,27 @@
-import { sql, type Transaction } from 'kysely'
+import { sql } from 'kysely'
 import { uuidv7 } from 'uuidv7'
-import type { Database } from '../db/schema.js'
-import type { OutboxEvent } from '../events/outbox.js'
+import type { Trx } from '../db/database.js'
 import type { AppError } from '../errors.js'
 import { type CurrencyRegistry, formatAmount } from '../money/index.js'
 import { claimExpiredHolds, settleHolds } from './holds.js'
 import {
   AmountTooLarge,
+  CurrencyMismatch,
   InsufficientFunds,
-  LedgerCurrencyMismatch,
   WalletClosed,
   WalletFrozen,
   WalletNotFound,
 } from './ledger.errors.js'
-import { type SystemAccountRef, systemAccountId } from './system-accounts.js'
-
-export type Trx = Transaction<Database>
-
-export const TRANSACTION_TYPES = [
-  'deposit',
-  'withdrawal',
-  'transfer',
-  'purchase',
-  'hold',
-  'capture',
-  'void',
-  'reversal',
-  'exchange',
-  'points_earn',
-  'points_spend',
-  'points_adjust',
-  'points_expire',
-] as const
-export type TransactionType = (typeof TRANSACTION_TYPES)[number]
-
-/** A wallet by id, or a system account by name and currency. */
-export type LegAccount = { wallet: string } | { system: SystemAccountRef }
-
-/** One side of a posting: a signed amount, negative for a debit. */
-export interface Leg {
-  account: LegAccount
-  currency: string
-  amount: bigint
-}
-
-export interface PostingRequest {
-  /** Set when the caller must know the id before posting (e.g. to link a hold to it). */
-  id?: string
-  type: TransactionType
-  /** The headline amount and currency of the transaction (the debited side of an exchange). */
-  currency: string
-  amount: bigint
-  legs: Leg[]
-  /** Changes to the held amount of wallets: + when a hold is placed, - when it is released. */
-  pendingChanges?: { walletId: string; delta: bigint }[]
-  reference?: string | null
-  description?: string | null
-  metadata?: Record<string, unknown> | null
-  reversesId?: string | null
-  flags?: string[]
-  /** Wallets this posting may take below their floor (an admin's forced reversal). */
-  overdraftAllowed?: string[]
-  /** A pure release of held money (void, expiry) goes through even on a frozen wallet. */
-  releaseOnly?: boolean
-  /** Checked on the locked wallets before anything else, e.g. that the caller owns the source. */
-  authorize?: (wallets: ReadonlyMap<string, LockedWallet>) => AppError | null
-  /** Events to write to the outbox with the transaction. */
-  events?: (posted: PostedTransaction) => OutboxEvent[]
-}
-
-export interface PostedEntry {
-  accountId: string
-  walletId: string | null
-  /** The owner of a wallet entry (null for a system account), so a view can tell whose balance it is. */
-  ownerUserId: string | null
-  systemName: string | null
-  currency: string
-  amount: bigint
-  balanceAfter: bigint | null
-}
-
-export interface PostedTransaction {
-  id: string
-  type: TransactionType
-  status: string
-  currency: string
-  amount: bigint
-  reference: string | null
-  description: string | null
-  metadata: Record<string, unknown> | null
-  reversesId: string | null
-  flags: string[]
-  createdAt: Date
-  entries: PostedEntry[]
-}
-
-/** A wallet row as the engine sees it while holding its lock. */
-export interface LockedWallet {
-  id: string
-  userId: string
-  currency: string
-  balance: bigint
-  pending: bigint
-  floor: bigint
-  status: 'active' | 'frozen' | 'closed'
-}
-
-export type PostingOutcome = { ok: true; posted: PostedTransaction } | { ok: false; error: AppError }
-
-const NUMERIC_LIMIT = 10n ** 38n
+import {
+  type FormatAmount,
+  type LockedWallet,
+  NUMERIC_LIMIT,
+  type PostedEntry,
+  type PostedTransaction,
+  type PostingOutcome,
+  type PostingRequest,
+} from './posting-types.js'
+import { systemAccountId } from './system-accounts.js'
 
 function walletIdsOf(request: PostingRequest): string[] {
   const ids = request.legs.flatMap((leg) => ('wallet' in leg.account ? [leg.account.wallet] : []))
@@ -217,7 +130,7 @@ function applyToWallets(
     if (wallet.currency !== leg.currency) {
       return {
         ok: false,
-        error: new LedgerCurrencyMismatch({ walletId, expected: wallet.currency, actual: leg.currency }),
+        error: new CurrencyMismatch({ walletId, expected: wallet.currency, actual: leg.currency }),
       }
     }
     const balance = wallet.balance + leg.amount
@@ -268,13 +181,11 @@ function applyToWallets(
   return { ok: true, next, entries }
 }
 
-export type FormatAmount = (minor: bigint, currency: string) => string
-
 /**
  * The only code that changes balances. Posts a batch of requests in the caller's database
  * transaction: one lock statement for every wallet involved, one write statement for every
- * row. Each request succeeds or fails on its own; a failed one leaves no trace. (A request is a
- * batch of one today; the shape lets concurrent requests share one database transaction later.)
+ * row. Each request succeeds or fails on its own; a failed one leaves no trace. Group commit
+ * (group-commit.ts) hands it the movements of concurrent callers as one batch.
  *
  * System accounts are never locked or updated here: their movements go to
  * system_balance_deltas, which the worker folds into their balance.

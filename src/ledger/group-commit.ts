@@ -1,0 +1,276 @@
+import type { Db, Trx } from '../db/database.js'
+import { isDatabaseUnavailable } from '../db/unavailable.js'
+import { AppError } from '../errors.js'
+import { IdempotencyKeyInFlight, IdempotencyKeyReused } from './idempotency.errors.js'
+import {
+  claimKeys,
+  type KeyClaim,
+  purgeKeysOlderThan,
+  type RecordedAnswer,
+  recordAnswer,
+  recordAnswers,
+  storedAnswer,
+} from './idempotency-keys.js'
+import type { PostingEngine } from './posting-engine.js'
+import type { PostedTransaction, PostingRequest } from './posting-types.js'
+
+/** What a piece of work answers; the body is stored as JSON text, so a replay is byte for byte. */
+export interface IdempotentResult {
+  status: number
+  body: unknown
+}
+
+/**
+ * The stored body of a business refusal. The ledger does not know how its caller shows a problem
+ * (HTTP renders problem+json with the request's id and URL), so the caller passes this in.
+ */
+export type RenderRefusal = (error: AppError) => unknown
+
+/** A plain movement (deposit, withdrawal, transfer, purchase) to post under a key. */
+export interface Movement {
+  /** Builds the posting outside the database; a business refusal thrown here is the recorded answer. */
+  build: () => Promise<PostingRequest>
+  /** The body of the 201 answer for the posted transaction. */
+  render: (posted: PostedTransaction) => unknown
+  renderRefusal: RenderRefusal
+}
+
+/** Work that needs its own database transaction (holds, captures, voids, reversals, exchanges). */
+export interface TransactionalWork {
+  work: (trx: Trx) => Promise<IdempotentResult>
+  renderRefusal: RenderRefusal
+}
+
+class ConcurrentFirstUse extends Error {}
+
+/** At most this many movements share a database transaction. */
+const MAX_BATCH = 100
+/**
+ * Batches in flight at once per process on PostgreSQL; more waiting movements join the next
+ * batch. PGlite has one connection, so there one batch at a time is all that can run anyway.
+ */
+export const CONCURRENT_BATCHES_ON_POSTGRES = 4
+
+interface BatchItem {
+  claim: KeyClaim
+  posting: PostingRequest
+  render: (posted: PostedTransaction) => unknown
+  renderRefusal: RenderRefusal
+  resolve: (answer: RecordedAnswer) => void
+  reject: (error: unknown) => void
+}
+
+/** A 4xx of the business rules (insufficient_funds, wallet_frozen, ...), which a retry must see again. */
+function isBusinessRefusal(error: unknown): error is AppError {
+  return (
+    error instanceof AppError &&
+    error.status < 500 &&
+    error.code !== IdempotencyKeyReused.definition.code &&
+    error.code !== IdempotencyKeyInFlight.definition.code
+  )
+}
+
+/**
+ * The write path's entry point: every money movement made under an idempotency key posts through
+ * `postMovement` (or `run`, for work that needs its own transaction), whoever the caller is: an
+ * HTTP route (src/http/idempotency.ts turns a request into a claim and the answer into a reply),
+ * a broker consumer applying a command by its operation id, a bulk request, the bench. The
+ * caller brings a claim `{ scope, key, fingerprint }` (scope from `callerScope`), the posting or
+ * the work, and how to render success and a refusal; it gets `{ status, body, replayed }`, the
+ * body being the stored JSON text. A key of another request (other fingerprint) is a thrown 422
+ * `idempotency_key_reused`, a key still running a thrown 409 `idempotency_key_in_flight`: neither
+ * is recorded.
+ *
+ * The key row commits in the same database transaction as the work, so a crash can neither
+ * apply a request without its key nor record a key without its effect. A business refusal (a
+ * 4xx AppError) rolls the work back and is then recorded on its own, so a retry gets the same
+ * answer; the common, successful path needs no savepoint.
+ *
+ * "Still running" is seen by an in-process set (which also covers PGlite, where the first
+ * request holds the only connection) and across processes by a transaction-scoped advisory
+ * lock on the key, taken with try-lock so no request ever waits on another.
+ */
+export class IdempotentWriter {
+  private readonly inFlight = new Set<string>()
+  private readonly queue: BatchItem[] = []
+  private batchesRunning = 0
+
+  constructor(
+    private readonly db: Db,
+    private readonly engine: PostingEngine,
+    private readonly concurrentBatches: number,
+  ) {}
+
+  /** Runs `work` in its own database transaction with the key's record. */
+  run(claim: KeyClaim, { work, renderRefusal }: TransactionalWork): Promise<RecordedAnswer> {
+    return this.once(claim, () => this.attemptOnce(claim, work, renderRefusal))
+  }
+
+  /**
+   * A plain movement (deposit, withdrawal, transfer, purchase): built outside the database, then
+   * posted with the movements of other callers that are waiting at the same moment, in one
+   * database transaction: one idempotency lookup, one lock statement, one write, one commit for
+   * the lot. Each movement still succeeds or fails alone and gets its own record; if the batch
+   * as a whole fails, each of its movements is run again on its own.
+   */
+  postMovement(claim: KeyClaim, { build, render, renderRefusal }: Movement): Promise<RecordedAnswer> {
+    return this.once(claim, async () => {
+      let posting: PostingRequest
+      try {
+        posting = await build()
+      } catch (error) {
+        if (!isBusinessRefusal(error)) throw error
+        return this.recordRefusal(claim, error, renderRefusal)
+      }
+      return new Promise<RecordedAnswer>((resolve, reject) => {
+        this.queue.push({ claim, posting, render, renderRefusal, resolve, reject })
+        this.startBatches()
+      })
+    })
+  }
+
+  /** Forgets keys older than the retention; the worker calls it. */
+  purgeOlderThan(cutoff: Date): Promise<number> {
+    return purgeKeysOlderThan(this.db, cutoff)
+  }
+
+  private async once(claim: KeyClaim, execute: () => Promise<RecordedAnswer>): Promise<RecordedAnswer> {
+    const slot = `${claim.scope} ${claim.key}`
+    if (this.inFlight.has(slot)) {
+      // Another request of this process holds the key. If that one is only replaying a stored
+      // answer, this one may replay it too: only a first execution still running is a 409.
+      return storedAnswer(this.db, claim)
+    }
+    this.inFlight.add(slot)
+    try {
+      return await execute()
+    } finally {
+      this.inFlight.delete(slot)
+    }
+  }
+
+  private async attemptOnce(
+    claim: KeyClaim,
+    work: (trx: Trx) => Promise<IdempotentResult>,
+    renderRefusal: RenderRefusal,
+  ): Promise<RecordedAnswer> {
+    try {
+      return await this.attempt(claim, work, renderRefusal)
+    } catch (error) {
+      if (!(error instanceof ConcurrentFirstUse)) throw error
+      // Another process recorded this key between our snapshot and our insert: run again, which replays it.
+      return this.attempt(claim, work, renderRefusal)
+    }
+  }
+
+  private async attempt(
+    claim: KeyClaim,
+    work: (trx: Trx) => Promise<IdempotentResult>,
+    renderRefusal: RenderRefusal,
+  ): Promise<RecordedAnswer> {
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        const claimed = (await claimKeys(trx, [claim]))[0]!
+        if (claimed instanceof AppError) throw claimed
+        if (claimed !== 'claimed') return claimed
+
+        const response = await work(trx)
+        const body = JSON.stringify(response.body)
+        if (!(await recordAnswer(trx, claim, response.status, body))) throw new ConcurrentFirstUse()
+        return { status: response.status, body, replayed: false }
+      })
+    } catch (error) {
+      if (!isBusinessRefusal(error)) throw error
+      // The work was rolled back whole; the refusal is recorded on its own so that a retry gets
+      // the same answer.
+      return this.recordRefusal(claim, error, renderRefusal)
+    }
+  }
+
+  /** Records a refusal; if another process recorded this key in between, its answer stands. */
+  private async recordRefusal(
+    claim: KeyClaim,
+    error: AppError,
+    renderRefusal: RenderRefusal,
+  ): Promise<RecordedAnswer> {
+    const body = JSON.stringify(renderRefusal(error))
+    if (!(await recordAnswer(this.db, claim, error.status, body))) return storedAnswer(this.db, claim)
+    return { status: error.status, body, replayed: false }
+  }
+
+  private startBatches(): void {
+    while (this.batchesRunning < this.concurrentBatches && this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH)
+      this.batchesRunning += 1
+      void this.postBatch(batch).finally(() => {
+        this.batchesRunning -= 1
+        this.startBatches()
+      })
+    }
+  }
+
+  private async postBatch(batch: BatchItem[]): Promise<void> {
+    let answers: (RecordedAnswer | AppError)[]
+    try {
+      answers = await this.db.transaction().execute((trx) => this.postBatchIn(trx, batch))
+    } catch (error) {
+      // One movement the engine could not refuse cleanly (or a key recorded by another process
+      // meanwhile) must not fail its neighbours: each runs again alone, as run() would run it.
+      if (batch.length === 1 && !(error instanceof ConcurrentFirstUse)) {
+        batch[0]!.reject(error)
+        return
+      }
+      // With the database down, one by one would only fail again each after its own connect
+      // timeout: every movement of the batch answers 503 now, and none was recorded.
+      if (isDatabaseUnavailable(error)) {
+        for (const item of batch) item.reject(error)
+        return
+      }
+      await Promise.all(
+        batch.map((item) =>
+          this.attemptOnce(
+            item.claim,
+            async (trx) => ({ status: 201, body: item.render(await this.engine.postOne(trx, item.posting)) }),
+            item.renderRefusal,
+          ).then(item.resolve, item.reject),
+        ),
+      )
+      return
+    }
+    answers.forEach((answer, index) => {
+      const item = batch[index]!
+      if (answer instanceof AppError) item.reject(answer)
+      else item.resolve(answer)
+    })
+  }
+
+  private async postBatchIn(trx: Trx, batch: BatchItem[]): Promise<(RecordedAnswer | AppError)[]> {
+    const claims = await claimKeys(
+      trx,
+      batch.map((item) => item.claim),
+    )
+    const answers: (RecordedAnswer | AppError)[] = new Array(batch.length)
+    const toPost: number[] = []
+    claims.forEach((claimed, index) => {
+      if (claimed === 'claimed') toPost.push(index)
+      else answers[index] = claimed
+    })
+    if (toPost.length === 0) return answers
+
+    const outcomes = await this.engine.post(
+      trx,
+      toPost.map((index) => batch[index]!.posting),
+    )
+    const records = outcomes.map((outcome, j) => {
+      const item = batch[toPost[j]!]!
+      const status = outcome.ok ? 201 : outcome.error.status
+      const body = JSON.stringify(
+        outcome.ok ? item.render(outcome.posted) : item.renderRefusal(outcome.error),
+      )
+      answers[toPost[j]!] = { status, body, replayed: false }
+      return { claim: item.claim, status, body }
+    })
+    if (!(await recordAnswers(trx, records))) throw new ConcurrentFirstUse()
+    return answers
+  }
+}
