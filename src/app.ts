@@ -1,14 +1,14 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { registerAjvFormats, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
+import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
 import { registerAccessControl } from './auth/access.js'
 import { authRoutes, jwksRoutes } from './auth/auth.routes.js'
 import { trustProxyOf } from './config.js'
 import type { Container } from './container.js'
 import { currencyRoutes } from './currencies/currencies.routes.js'
 import { fxRoutes } from './fx/fx.routes.js'
+import type { App } from './http/app-type.js'
 import { healthRoutes } from './http/health.routes.js'
 import { ServiceUnavailable } from './http/http.errors.js'
 import {
@@ -24,14 +24,6 @@ import { REQUEST_ID_HEADER, requestIdFor } from './http/request-id.js'
 import { registerStrictFormats, validatorCompiler } from './http/validator.js'
 import { paymentRoutes } from './payments/payments.routes.js'
 import { walletRoutes } from './wallets/wallets.routes.js'
-
-export type App = FastifyInstance<
-  Server,
-  IncomingMessage,
-  ServerResponse,
-  FastifyBaseLogger,
-  TypeBoxTypeProvider
->
 
 registerAjvFormats()
 registerStrictFormats()
@@ -99,7 +91,14 @@ export async function buildApp(container: Container): Promise<App> {
 
   await app.register(async (scope) => healthRoutes(scope, container.healthChecks))
   await app.register(async (scope) => jwksRoutes(scope, container))
-  await app.register(async (scope) => authRoutes(scope, container), { prefix: '/api/v1' })
+  await app.register(
+    async (scope) =>
+      authRoutes(scope, {
+        auth: container.auth,
+        authRateLimitPerMinute: container.config.RATE_LIMIT_AUTH_PER_MINUTE,
+      }),
+    { prefix: '/api/v1' },
+  )
   await app.register(async (scope) => walletRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => paymentRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => currencyRoutes(scope, container), { prefix: '/api/v1' })

@@ -54,7 +54,11 @@ export const ConfigSchema = Type.Object({
     }),
   ),
   AMQP_URL: Type.Optional(
-    Type.String({ pattern: '^amqps?://', description: 'RabbitMQ URL. Unset: the in-process event bus.' }),
+    Type.String({
+      pattern: '^amqps?://',
+      description:
+        'RabbitMQ URL for the event bus. Used by the events issue (#11), not read yet: validated, then ignored.',
+    }),
   ),
   LOG_LEVEL: Type.Union(
     [

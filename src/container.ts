@@ -9,22 +9,13 @@ import type { Config } from './config.js'
 import { CurrenciesService } from './currencies/currencies.service.js'
 import { connectDatabase, type DatabaseHandles } from './db/database.js'
 import { FxService } from './fx/fx.service.js'
-import { CONCURRENT_BATCHES_ON_POSTGRES, IdempotencyStore } from './http/idempotency.js'
+import type { HealthCheck } from './http/health.js'
+import { CONCURRENT_BATCHES_ON_POSTGRES, IdempotentWriter } from './ledger/group-commit.js'
 import { PostingEngine } from './ledger/posting-engine.js'
 import { type CurrencyRegistry, defaultCurrencyRegistry } from './money/index.js'
 import { PaymentsService } from './payments/payments.service.js'
 import { HistoryCursors } from './wallets/history-cursor.js'
 import { WalletsService } from './wallets/wallets.service.js'
-
-export interface HealthCheck {
-  name: string
-  /**
-   * False for a dependency the API serves without (Redis): its outage shows in /health but does
-   * not make /health/ready fail, which would take every instance out of a load balancer at once.
-   */
-  required?: boolean
-  check(): Promise<void>
-}
 
 /**
  * Everything a process shares: configuration, logger, storage, and the services built on them.
@@ -40,11 +31,16 @@ export interface Container {
   authenticator: Authenticator
   auth: AuthService
   healthChecks: HealthCheck[]
-  currencies: CurrencyRegistry
-  /** Custom assets in the database, mirrored into `currencies`. */
-  currencyService: CurrenciesService
+  /** Every currency a Money can be in (ISO 4217, PTS, custom), read synchronously by the money code. */
+  currencyRegistry: CurrencyRegistry
+  /**
+   * The custom currencies stored in the database (`src/currencies/`, the /api/v1/currencies
+   * module), which defines them into `currencyRegistry`.
+   */
+  customCurrencies: CurrenciesService
   ledger: PostingEngine
-  idempotency: IdempotencyStore
+  /** The write path's entry point: group commit and idempotency keys (src/ledger/group-commit.ts). */
+  idempotency: IdempotentWriter
   wallets: WalletsService
   payments: PaymentsService
   fx: FxService
@@ -131,10 +127,10 @@ export async function createContainer(
     denylist: redis ? new RedisDenylist(redis, database.db, logger) : new DatabaseDenylist(database.db),
   })
 
-  const currencies = defaultCurrencyRegistry()
-  const currencyService = new CurrenciesService(database.db, currencies, logger)
-  const ledger = new PostingEngine(currencies)
-  const idempotency = new IdempotencyStore(
+  const currencyRegistry = defaultCurrencyRegistry()
+  const customCurrencies = new CurrenciesService(database.db, currencyRegistry, logger)
+  const ledger = new PostingEngine(currencyRegistry)
+  const idempotency = new IdempotentWriter(
     database.db,
     ledger,
     database.kind === 'pglite' ? 1 : CONCURRENT_BATCHES_ON_POSTGRES,
@@ -149,13 +145,13 @@ export async function createContainer(
     database.db,
     database.readDb,
     ledger,
-    currencies,
-    currencyService,
+    currencyRegistry,
+    customCurrencies,
     new HistoryCursors(database.db),
     selfDeposits,
   )
-  const payments = new PaymentsService(database.readDb, ledger, currencies, wallets)
-  const fx = new FxService({ db: database.db, engine: ledger, currencies: currencyService, wallets })
+  const payments = new PaymentsService(database.readDb, ledger, currencyRegistry, wallets)
+  const fx = new FxService({ db: database.db, engine: ledger, currencies: customCurrencies, wallets })
 
   return {
     config,
@@ -165,8 +161,8 @@ export async function createContainer(
     authenticator: bearerAuthenticator(auth),
     auth,
     healthChecks,
-    currencies,
-    currencyService,
+    currencyRegistry,
+    customCurrencies,
     ledger,
     idempotency,
     wallets,

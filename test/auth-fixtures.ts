@@ -1,5 +1,5 @@
 import { randomInt, randomUUID } from 'node:crypto'
-import type { Role } from '../src/auth/access.js'
+import type { Role } from '../src/auth/principal.js'
 import type { TestApp } from './app.js'
 
 export const TEST_PASSWORD = 'correct horse battery staple'

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pino } from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { App } from '../src/app.js'
 import { exitGracefullyOnSignals, httpServerPart, type Stoppable } from '../src/cli/lifecycle.js'
+import type { App } from '../src/http/app-type.js'
 import { createTestApp, type TestApp } from './app.js'
 
 const silentLogger = pino({ level: 'silent' })

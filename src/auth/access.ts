@@ -1,24 +1,7 @@
 import type { FastifyRequest } from 'fastify'
-import type { App } from '../app.js'
+import type { App } from '../http/app-type.js'
 import { Forbidden, Unauthorized } from './auth.errors.js'
-
-export const ROLES = ['user', 'admin', 'service'] as const
-export type Role = (typeof ROLES)[number]
-
-/** Who is calling: a signed-in user, or a service holding an API key. */
-export interface Principal {
-  kind: 'user' | 'api_key'
-  /** The user id, or the API key id for a service. */
-  id: string
-  /** Set when the principal is a user: the owner id of their wallets. */
-  userId: string | null
-  roles: Role[]
-  /** Session id of a user token, for sign-out. */
-  sessionId?: string
-  /** JWT id of the access token, for the denylist. */
-  tokenId?: string
-  tokenExpiresAt?: Date
-}
+import type { Principal, Role } from './principal.js'
 
 /** Every route states who may call it: 'public', or the roles of which the caller needs one. */
 export type Access = 'public' | readonly Role[]
@@ -35,10 +18,6 @@ declare module 'fastify' {
 /** Resolves the principal of a request from its credentials; null when it carries none. */
 export interface Authenticator {
   authenticate(request: FastifyRequest): Promise<Principal | null>
-}
-
-export function hasRole(principal: Principal, ...roles: Role[]): boolean {
-  return principal.roles.some((role) => roles.includes(role))
 }
 
 /** The principal of a route that is not public; the access hook has already checked it exists. */

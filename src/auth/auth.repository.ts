@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import type { Db } from '../db/database.js'
-import type { Role } from './access.js'
 import type { ApiKeyRow, NewUser, SessionRow, SigningKeyRow, UserRow } from './auth.tables.js'
+import type { Role } from './principal.js'
 
 /**
  * SQL of the auth module. Every method takes the connection or transaction it runs in, so the

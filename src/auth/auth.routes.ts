@@ -1,9 +1,9 @@
 import { Type } from 'typebox'
-import type { App } from '../app.js'
-import type { Container } from '../container.js'
+import type { App } from '../http/app-type.js'
 import { NoBody } from '../http/input.schemas.js'
 import { problemResponses } from '../http/problem.schemas.js'
-import { type Access, principalOf } from './access.js'
+import { adminOnly, anyone, security } from '../http/route-conventions.js'
+import { principalOf } from './access.js'
 import {
   ApiKeyList,
   ApiKeyListQuery,
@@ -19,17 +19,18 @@ import {
   TokenPair,
   User,
 } from './auth.schemas.js'
+import type { AuthService } from './auth.service.js'
 import { authRateLimits } from './rate-limits.js'
 
-const ANY_PRINCIPAL: Access = ['user', 'admin', 'service']
-const ADMIN: Access = ['admin']
-const bearer = [{ bearer: [] }]
 const NoContent = Type.Null({ description: 'No content' })
 
 /** /auth/* and /api-keys, registered under /api/v1. */
-export async function authRoutes(app: App, container: Container): Promise<void> {
-  const { auth } = container
-  const limits = authRateLimits(app, container.config.RATE_LIMIT_AUTH_PER_MINUTE)
+export async function authRoutes(
+  app: App,
+  deps: { auth: AuthService; authRateLimitPerMinute: number },
+): Promise<void> {
+  const { auth } = deps
+  const limits = authRateLimits(app, deps.authRateLimitPerMinute)
   const tags = ['auth']
 
   app.post(
@@ -92,11 +93,11 @@ export async function authRoutes(app: App, container: Container): Promise<void> 
   app.post(
     '/auth/sign-out',
     {
-      config: { access: ANY_PRINCIPAL },
+      config: { access: anyone },
       schema: {
         tags,
         summary: 'End the session of the bearer token: its refresh and access tokens stop working',
-        security: bearer,
+        security,
         body: NoBody,
         response: { 204: NoContent, ...problemResponses(401, 409) },
       },
@@ -110,11 +111,11 @@ export async function authRoutes(app: App, container: Container): Promise<void> 
   app.get(
     '/auth/me',
     {
-      config: { access: ANY_PRINCIPAL },
+      config: { access: anyone },
       schema: {
         tags,
         summary: 'The caller: a user or an API key, with its roles',
-        security: bearer,
+        security,
         response: { 200: Me, ...problemResponses(401) },
       },
     },
@@ -124,11 +125,11 @@ export async function authRoutes(app: App, container: Container): Promise<void> 
   app.get(
     '/auth/sessions',
     {
-      config: { access: ANY_PRINCIPAL },
+      config: { access: anyone },
       schema: {
         tags,
         summary: "The caller's active sessions (signed-in devices)",
-        security: bearer,
+        security,
         response: { 200: SessionList, ...problemResponses(401) },
       },
     },
@@ -138,11 +139,11 @@ export async function authRoutes(app: App, container: Container): Promise<void> 
   app.delete(
     '/auth/sessions/:id',
     {
-      config: { access: ANY_PRINCIPAL },
+      config: { access: anyone },
       schema: {
         tags,
         summary: 'Sign out one of your sessions; a session of someone else is 404',
-        security: bearer,
+        security,
         params: IdParams,
         body: NoBody,
         response: { 204: NoContent, ...problemResponses(400, 401, 404) },
@@ -159,11 +160,11 @@ export async function authRoutes(app: App, container: Container): Promise<void> 
   app.post(
     '/api-keys',
     {
-      config: { access: ADMIN },
+      config: { access: adminOnly },
       schema: {
         tags: apiKeyTags,
         summary: 'Create an API key for a service; the key is in this response only',
-        security: bearer,
+        security,
         body: CreateApiKeyBody,
         response: { 201: CreatedApiKey, ...problemResponses(400, 401, 403) },
       },
@@ -178,11 +179,11 @@ export async function authRoutes(app: App, container: Container): Promise<void> 
   app.get(
     '/api-keys',
     {
-      config: { access: ADMIN },
+      config: { access: adminOnly },
       schema: {
         tags: apiKeyTags,
         summary: 'API keys, newest first, without their secrets',
-        security: bearer,
+        security,
         querystring: ApiKeyListQuery,
         response: { 200: ApiKeyList, ...problemResponses(400, 401, 403) },
       },
@@ -193,11 +194,11 @@ export async function authRoutes(app: App, container: Container): Promise<void> 
   app.delete(
     '/api-keys/:id',
     {
-      config: { access: ADMIN },
+      config: { access: adminOnly },
       schema: {
         tags: apiKeyTags,
         summary: 'Revoke an API key; requests with it are refused from now on',
-        security: bearer,
+        security,
         params: IdParams,
         body: NoBody,
         response: { 204: NoContent, ...problemResponses(400, 401, 403, 404) },
@@ -211,7 +212,7 @@ export async function authRoutes(app: App, container: Container): Promise<void> 
 }
 
 /** GET /.well-known/jwks.json, at the root so other services find it where they expect it. */
-export async function jwksRoutes(app: App, container: Container): Promise<void> {
+export async function jwksRoutes(app: App, deps: { auth: AuthService }): Promise<void> {
   app.get(
     '/.well-known/jwks.json',
     {
@@ -224,7 +225,7 @@ export async function jwksRoutes(app: App, container: Container): Promise<void> 
     },
     async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=300')
-      return container.auth.jwks()
+      return deps.auth.jwks()
     },
   )
 }

@@ -1,6 +1,6 @@
 import { type Static, Type } from 'typebox'
 import { ListLimit, SingleLineText } from '../http/input.schemas.js'
-import type { Role } from './access.js'
+import type { Role } from './principal.js'
 
 export const PASSWORD_MIN_LENGTH = 10
 export const PASSWORD_MAX_LENGTH = 256

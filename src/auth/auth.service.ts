@@ -3,8 +3,7 @@ import type { Logger } from 'pino'
 import { uuidv7 } from 'uuidv7'
 import type { Config } from '../config.js'
 import type { Db } from '../db/database.js'
-import { InvalidCursor } from '../http/http.errors.js'
-import { hasRole, type Principal, type Role } from './access.js'
+import { InvalidCursor } from '../pagination.errors.js'
 import {
   ApiKeyNotFound,
   EmailTaken,
@@ -19,6 +18,7 @@ import type { ApiKeyRow, UserRow } from './auth.tables.js'
 import type { AccessTokenDenylist, DeniedToken } from './denylist.js'
 import { ExternalIssuer, type ExternalToken } from './external-issuer.js'
 import { hashPassword, passwordMatches } from './passwords.js'
+import { hasRole, type Principal, type Role } from './principal.js'
 import { API_KEY_PREFIX, newApiKey, randomSecret, secretHash } from './secrets.js'
 import { SigningKeys } from './signing-keys.js'
 import { AccessTokens } from './tokens.js'

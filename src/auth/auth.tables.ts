@@ -1,5 +1,5 @@
 import type { ColumnType, Insertable, Selectable } from 'kysely'
-import type { Role } from './access.js'
+import type { Role } from './principal.js'
 
 type CreatedAt = ColumnType<Date, Date | undefined, never>
 

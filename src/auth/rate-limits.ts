@@ -1,6 +1,6 @@
 import { normalizeIP } from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { App } from '../app.js'
+import type { App } from '../http/app-type.js'
 import { RateLimited } from '../http/http.errors.js'
 import { secretHash } from './secrets.js'
 

@@ -1,7 +1,7 @@
 import { errors, jwtVerify, SignJWT } from 'jose'
 import type { Logger } from 'pino'
 import { uuidv7 } from 'uuidv7'
-import { ROLES, type Role } from './access.js'
+import { ROLES, type Role } from './principal.js'
 import { SIGNING_ALGORITHM, type SigningKeys } from './signing-keys.js'
 
 export interface TokenSettings {

@@ -1,9 +1,9 @@
 import { createInterface } from 'node:readline'
 import { read } from 'read'
-import { ROLES, type Role } from '../auth/access.js'
 import { EmailTaken } from '../auth/auth.errors.js'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, type User } from '../auth/auth.schemas.js'
 import type { AuthService } from '../auth/auth.service.js'
+import { ROLES, type Role } from '../auth/principal.js'
 import { createLogger } from '../logger.js'
 import { configOrExit, containerOrExit } from './runtime.js'
 

@@ -1,6 +1,5 @@
 import { sql } from 'kysely'
-import type { Db } from '../db/database.js'
-import type { Trx } from '../ledger/posting-engine.js'
+import type { Db, Trx } from '../db/database.js'
 
 type Queryable = Db | Trx
 

@@ -1,6 +1,6 @@
-import type { App } from '../app.js'
+import type { App } from '../http/app-type.js'
 import { problemResponses } from '../http/problem.schemas.js'
-import { security } from '../http/route-conventions.js'
+import { adminOnly, anyone, security } from '../http/route-conventions.js'
 import type { Currency } from '../money/index.js'
 import type { CurrencyView } from './currencies.schemas.js'
 import {
@@ -18,15 +18,15 @@ function currencyView(currency: Currency): CurrencyView {
   return { code: currency.code, decimals: currency.decimals, name: currency.name, kind: currency.kind }
 }
 
-export async function currencyRoutes(app: App, deps: { currencyService: CurrenciesService }) {
-  const { currencyService } = deps
+export async function currencyRoutes(app: App, deps: { customCurrencies: CurrenciesService }) {
+  const { customCurrencies } = deps
 
   // The registry must know every stored asset before the first request, and keep learning of
   // assets other processes define for as long as this app serves.
   let stopReloading: (() => Promise<void>) | null = null
   app.addHook('onReady', async () => {
-    await currencyService.load()
-    stopReloading = currencyService.keepFresh()
+    await customCurrencies.load()
+    stopReloading = customCurrencies.keepFresh()
   })
   app.addHook('onClose', async () => {
     await stopReloading?.()
@@ -35,7 +35,7 @@ export async function currencyRoutes(app: App, deps: { currencyService: Currenci
   app.get(
     '/currencies',
     {
-      config: { access: ['user', 'admin', 'service'] },
+      config: { access: anyone },
       schema: {
         tags,
         security,
@@ -44,13 +44,13 @@ export async function currencyRoutes(app: App, deps: { currencyService: Currenci
         response: { 200: CurrencyList, ...problemResponses(400, 401) },
       },
     },
-    async (request) => ({ items: (await currencyService.list(request.query.kind)).map(currencyView) }),
+    async (request) => ({ items: (await customCurrencies.list(request.query.kind)).map(currencyView) }),
   )
 
   app.put(
     '/currencies/:code',
     {
-      config: { access: ['admin'] },
+      config: { access: adminOnly },
       schema: {
         tags,
         security,
@@ -61,7 +61,7 @@ export async function currencyRoutes(app: App, deps: { currencyService: Currenci
       },
     },
     async (request, reply) => {
-      const { currency, created } = await currencyService.define(request.params.code, request.body)
+      const { currency, created } = await customCurrencies.define(request.params.code, request.body)
       return reply.status(created ? 201 : 200).send(currencyView(currency))
     },
   )

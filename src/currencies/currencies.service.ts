@@ -1,6 +1,5 @@
 import type { Logger } from 'pino'
-import type { Db } from '../db/database.js'
-import type { Trx } from '../ledger/posting-engine.js'
+import type { Db, Trx } from '../db/database.js'
 import {
   type Currency,
   CurrencyRegistry,

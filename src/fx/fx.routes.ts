@@ -1,8 +1,9 @@
-import type { App } from '../app.js'
 import { principalOf } from '../auth/access.js'
-import type { IdempotencyStore } from '../http/idempotency.js'
+import type { App } from '../http/app-type.js'
+import { replyIdempotently } from '../http/idempotency.js'
 import { problemResponses } from '../http/problem.schemas.js'
-import { anyone, IdempotencyHeaders, security } from '../http/route-conventions.js'
+import { adminOnly, anyone, IdempotencyHeaders, security } from '../http/route-conventions.js'
+import type { IdempotentWriter } from '../ledger/group-commit.js'
 import {
   CreateFxQuoteBody,
   Exchange,
@@ -18,7 +19,7 @@ import type { FxService } from './fx.service.js'
 
 const tags = ['exchange']
 
-export async function fxRoutes(app: App, deps: { fx: FxService; idempotency: IdempotencyStore }) {
+export async function fxRoutes(app: App, deps: { fx: FxService; idempotency: IdempotentWriter }) {
   const { fx, idempotency } = deps
 
   app.get(
@@ -39,7 +40,7 @@ export async function fxRoutes(app: App, deps: { fx: FxService; idempotency: Ide
   app.put(
     '/fx-rates/:base/:quote',
     {
-      config: { access: ['admin'] },
+      config: { access: adminOnly },
       schema: {
         tags,
         security,
@@ -85,9 +86,14 @@ export async function fxRoutes(app: App, deps: { fx: FxService; idempotency: Ide
       },
     },
     (request, reply) =>
-      idempotency.run(request, reply, async (trx) => ({
-        status: 201,
-        body: await fx.exchange(trx, principalOf(request), request.body),
-      })),
+      replyIdempotently(request, reply, (claim, renderRefusal) =>
+        idempotency.run(claim, {
+          work: async (trx) => ({
+            status: 201,
+            body: await fx.exchange(trx, principalOf(request), request.body),
+          }),
+          renderRefusal,
+        }),
+      ),
   )
 }

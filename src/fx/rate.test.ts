@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { convertAmount, parseRate } from '../../src/fx/rate.js'
-import { AppError } from '../../src/errors.js'
+import { AppError } from '../errors.js'
+import { convertAmount, parseRate } from './rate.js'
 
 function reasonOf(text: string): unknown {
   try {

@@ -1,6 +1,6 @@
 import { Type } from 'typebox'
-import type { App } from '../app.js'
-import type { HealthCheck } from '../container.js'
+import type { App } from './app-type.js'
+import type { HealthCheck } from './health.js'
 import { ServiceUnavailable } from './http.errors.js'
 import { problemResponses } from './problem.schemas.js'
 import { sendProblem } from './problem-handler.js'

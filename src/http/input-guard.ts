@@ -2,8 +2,8 @@ import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { uuidv7 } from 'uuidv7'
-import type { App } from '../app.js'
 import { type AppError, problemType } from '../errors.js'
+import type { App } from './app-type.js'
 import { InternalError } from './http.errors.js'
 import {
   HeadersTooLarge,

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import type { App } from '../app.js'
 import { isDatabaseUnavailable } from '../db/unavailable.js'
 import { AppError, problemType } from '../errors.js'
+import type { App } from './app-type.js'
 import {
   DatabaseUnavailable,
   InternalError,

@@ -1,6 +1,6 @@
 import rateLimit from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
-import type { App } from '../app.js'
+import type { App } from './app-type.js'
 import { RateLimited } from './http.errors.js'
 
 /**

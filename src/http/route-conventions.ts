@@ -7,7 +7,10 @@ export const security = [{ bearer: [] }]
 /** Any signed-in user, admin or service. */
 export const anyone = ['user', 'admin', 'service'] as const
 
-/** Declared on every money-moving POST; the idempotency store requires it (400 without). */
+/** Admins only. */
+export const adminOnly = ['admin'] as const
+
+/** Declared on every money-moving POST; replyIdempotently requires it (400 without). */
 export const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(
     Type.String({

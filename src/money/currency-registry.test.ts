@@ -1,6 +1,6 @@
 import cc from 'currency-codes'
 import { describe, expect, it } from 'vitest'
-import { CurrencyRegistry, defaultCurrencyRegistry, normaliseCurrencyCode } from './currencies.js'
+import { CurrencyRegistry, defaultCurrencyRegistry, normaliseCurrencyCode } from './currency-registry.js'
 import { InvalidCurrencyCode, InvalidCurrencyDefinition, UnknownCurrency } from './money.errors.js'
 
 function thrown(fn: () => unknown): unknown {

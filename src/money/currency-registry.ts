@@ -1,3 +1,8 @@
+/**
+ * The in-memory registry of every currency a Money can be in: the ISO 4217 table, the built-in
+ * PTS, and the custom currencies that `src/currencies/` (the /api/v1/currencies module, which
+ * stores them in the database) defines into it. Pure: no database, no HTTP.
+ */
 import cc from 'currency-codes'
 import { InvalidCurrencyCode, InvalidCurrencyDefinition, UnknownCurrency } from './money.errors.js'
 

@@ -5,7 +5,7 @@ export {
   defaultCurrencyRegistry,
   MAX_CURRENCY_DECIMALS,
   normaliseCurrencyCode,
-} from './currencies.js'
+} from './currency-registry.js'
 export {
   CurrencyMismatch,
   InvalidCurrencyCode,

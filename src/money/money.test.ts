@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { type Currency, defaultCurrencyRegistry } from './currencies.js'
+import { type Currency, defaultCurrencyRegistry } from './currency-registry.js'
 import {
   CurrencyMismatch,
   InvalidCurrencyCode,

@@ -1,4 +1,4 @@
-import { type Currency, type CurrencyRegistry, normaliseCurrencyCode } from './currencies.js'
+import { type Currency, type CurrencyRegistry, normaliseCurrencyCode } from './currency-registry.js'
 import { CurrencyMismatch, MoneyFormatError, type MoneyFormatReason } from './money.errors.js'
 
 /** An amount in minor units of one currency. Amounts are bigint end to end; a JS number never holds one. */

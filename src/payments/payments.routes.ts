@@ -1,9 +1,10 @@
-import type { App } from '../app.js'
 import { principalOf } from '../auth/access.js'
-import type { IdempotencyStore } from '../http/idempotency.js'
+import type { App } from '../http/app-type.js'
+import { replyIdempotently } from '../http/idempotency.js'
 import { NoBody } from '../http/input.schemas.js'
 import { problemResponses } from '../http/problem.schemas.js'
 import { anyone, IdempotencyHeaders, movementErrors, security } from '../http/route-conventions.js'
+import type { IdempotentWriter } from '../ledger/group-commit.js'
 import { LedgerTransaction, TransactionParams, WalletParams } from '../wallets/wallets.schemas.js'
 import type { WalletsService } from '../wallets/wallets.service.js'
 import {
@@ -23,7 +24,7 @@ const operators = ['admin', 'service'] as const
 
 export async function paymentRoutes(
   app: App,
-  deps: { payments: PaymentsService; wallets: WalletsService; idempotency: IdempotencyStore },
+  deps: { payments: PaymentsService; wallets: WalletsService; idempotency: IdempotentWriter },
 ) {
   const { payments, wallets, idempotency } = deps
 
@@ -41,11 +42,12 @@ export async function paymentRoutes(
       },
     },
     (request, reply) =>
-      idempotency.postMovement(
-        request,
-        reply,
-        () => payments.purchase(principalOf(request), request.body),
-        (posted) => wallets.transactionView(posted, principalOf(request)),
+      replyIdempotently(request, reply, (claim, renderRefusal) =>
+        idempotency.postMovement(claim, {
+          build: () => payments.purchase(principalOf(request), request.body),
+          render: (posted) => wallets.transactionView(posted, principalOf(request)),
+          renderRefusal,
+        }),
       ),
   )
 
@@ -63,10 +65,15 @@ export async function paymentRoutes(
       },
     },
     (request, reply) =>
-      idempotency.run(request, reply, async (trx) => ({
-        status: 201,
-        body: await payments.createHold(trx, principalOf(request), request.body),
-      })),
+      replyIdempotently(request, reply, (claim, renderRefusal) =>
+        idempotency.run(claim, {
+          work: async (trx) => ({
+            status: 201,
+            body: await payments.createHold(trx, principalOf(request), request.body),
+          }),
+          renderRefusal,
+        }),
+      ),
   )
 
   app.post(
@@ -84,10 +91,20 @@ export async function paymentRoutes(
       },
     },
     (request, reply) =>
-      idempotency.run(request, reply, async (trx) => ({
-        status: 201,
-        body: await payments.captureHold(trx, principalOf(request), request.params.id, request.body ?? {}),
-      })),
+      replyIdempotently(request, reply, (claim, renderRefusal) =>
+        idempotency.run(claim, {
+          work: async (trx) => ({
+            status: 201,
+            body: await payments.captureHold(
+              trx,
+              principalOf(request),
+              request.params.id,
+              request.body ?? {},
+            ),
+          }),
+          renderRefusal,
+        }),
+      ),
   )
 
   app.post(
@@ -105,10 +122,15 @@ export async function paymentRoutes(
       },
     },
     (request, reply) =>
-      idempotency.run(request, reply, async (trx) => ({
-        status: 201,
-        body: await payments.voidHold(trx, principalOf(request), request.params.id),
-      })),
+      replyIdempotently(request, reply, (claim, renderRefusal) =>
+        idempotency.run(claim, {
+          work: async (trx) => ({
+            status: 201,
+            body: await payments.voidHold(trx, principalOf(request), request.params.id),
+          }),
+          renderRefusal,
+        }),
+      ),
   )
 
   app.get(
@@ -159,12 +181,17 @@ export async function paymentRoutes(
       },
     },
     (request, reply) =>
-      idempotency.run(request, reply, async (trx) => ({
-        status: 201,
-        body: wallets.transactionView(
-          await payments.reverse(trx, principalOf(request), request.params.id, request.body),
-          principalOf(request),
-        ),
-      })),
+      replyIdempotently(request, reply, (claim, renderRefusal) =>
+        idempotency.run(claim, {
+          work: async (trx) => ({
+            status: 201,
+            body: wallets.transactionView(
+              await payments.reverse(trx, principalOf(request), request.params.id, request.body),
+              principalOf(request),
+            ),
+          }),
+          renderRefusal,
+        }),
+      ),
   )
 }

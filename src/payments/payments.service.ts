@@ -1,11 +1,12 @@
-import { sql } from 'kysely'
 import { uuidv7 } from 'uuidv7'
-import { hasRole, type Principal } from '../auth/access.js'
-import type { Db } from '../db/database.js'
+import { hasRole, type Principal } from '../auth/principal.js'
+import type { Db, Trx } from '../db/database.js'
 import { outboxEvent } from '../events/outbox.js'
-import { type HoldRow, releaseRequest, settleHolds } from '../ledger/holds.js'
+import { releaseRequest, settleHolds } from '../ledger/holds.js'
 import { TransactionNotFound } from '../ledger/ledger.errors.js'
-import type { Leg, PostedTransaction, PostingEngine, PostingRequest, Trx } from '../ledger/posting-engine.js'
+import type { HoldRow } from '../ledger/ledger.tables.js'
+import type { PostingEngine } from '../ledger/posting-engine.js'
+import type { Leg, PostedTransaction, PostingRequest } from '../ledger/posting-types.js'
 import { type CurrencyRegistry, formatAmount, parseAmount } from '../money/index.js'
 import type { TransactionView } from '../wallets/wallets.schemas.js'
 import { seesEverything, type WalletsService } from '../wallets/wallets.service.js'
@@ -19,6 +20,17 @@ import {
   NotReversible,
   ReversalExceedsOriginal,
 } from './payments.errors.js'
+import {
+  entriesWithAccounts,
+  findAccountOwner,
+  findHold,
+  findHoldForUpdate,
+  findTransactionForUpdate,
+  getHold,
+  insertHold,
+  listHoldsOfWallet,
+  reversedAmount,
+} from './payments.repository.js'
 import type {
   CaptureInput,
   CreateHoldInput,
@@ -26,22 +38,6 @@ import type {
   PurchaseInput,
   ReversalInput,
 } from './payments.schemas.js'
-
-const holdColumns = [
-  'id',
-  'wallet_id',
-  'currency',
-  'amount',
-  'captured_amount',
-  'merchant',
-  'status',
-  'expires_at',
-  'description',
-  'hold_transaction_id',
-  'settled_transaction_id',
-  'created_at',
-  'updated_at',
-] as const
 
 /** Transaction types whose entries a reversal may mirror. */
 const REVERSIBLE = new Set(['deposit', 'withdrawal', 'transfer', 'purchase', 'capture', 'exchange'])
@@ -77,7 +73,7 @@ export class PaymentsService {
     }
   }
 
-  /** A purchase, built to be posted by the idempotency store with other callers' movements. */
+  /** A purchase, built to be posted by group commit (ledger/group-commit.ts) with other callers' movements. */
   async purchase(principal: Principal, input: PurchaseInput): Promise<PostingRequest> {
     const wallet = await this.wallets.walletIdentity(principal, input.walletId)
     const currency = wallet.currency
@@ -144,41 +140,28 @@ export class PaymentsService {
         ),
       ],
     })
-    const row = await trx
-      .insertInto('holds')
-      .values({
-        id: holdId,
-        wallet_id: wallet.id,
-        currency,
-        amount,
-        merchant: input.merchant ?? null,
-        expires_at: expiresAt,
-        description: input.description ?? null,
-        hold_transaction_id: posted.id,
-        created_at: posted.createdAt,
-        updated_at: posted.createdAt,
-      })
-      .returning(holdColumns)
-      .executeTakeFirstOrThrow()
-    return this.holdView(row as HoldRow)
+    const row = await insertHold(trx, {
+      id: holdId,
+      wallet_id: wallet.id,
+      currency,
+      amount,
+      merchant: input.merchant ?? null,
+      expires_at: expiresAt,
+      description: input.description ?? null,
+      hold_transaction_id: posted.id,
+      created_at: posted.createdAt,
+      updated_at: posted.createdAt,
+    })
+    return this.holdView(row)
   }
 
   /** The hold, locked for a transition: a second capture or void waits here, then sees it settled. */
   private async lockPendingHold(trx: Trx, principal: Principal, holdId: string): Promise<HoldRow> {
-    const row = (await trx
-      .selectFrom('holds')
-      .select(holdColumns)
-      .where('id', '=', holdId)
-      .forUpdate()
-      .executeTakeFirst()) as HoldRow | undefined
+    const row = await findHoldForUpdate(trx, holdId)
     if (!row) throw new HoldNotFound({ holdId })
     await this.wallets.knowCurrencies([row.currency])
     if (!seesEverything(principal)) {
-      const wallet = await trx
-        .selectFrom('accounts')
-        .select('user_id')
-        .where('id', '=', row.wallet_id)
-        .executeTakeFirst()
+      const wallet = await findAccountOwner(trx, row.wallet_id)
       if (wallet?.user_id !== principal.userId) throw new HoldNotFound({ holdId })
     }
     if (row.status !== 'pending') throw new HoldNotPending({ holdId, status: row.status })
@@ -189,12 +172,7 @@ export class PaymentsService {
   }
 
   private async reloadHold(trx: Trx, holdId: string): Promise<HoldView> {
-    const row = await trx
-      .selectFrom('holds')
-      .select(holdColumns)
-      .where('id', '=', holdId)
-      .executeTakeFirstOrThrow()
-    return this.holdView(row as HoldRow)
+    return this.holdView(await getHold(trx, holdId))
   }
 
   async captureHold(
@@ -271,11 +249,7 @@ export class PaymentsService {
   }
 
   async getHold(principal: Principal, holdId: string): Promise<HoldView> {
-    const row = (await this.readDb
-      .selectFrom('holds')
-      .select(holdColumns)
-      .where('id', '=', holdId)
-      .executeTakeFirst()) as HoldRow | undefined
+    const row = await findHold(this.readDb, holdId)
     if (!row) throw new HoldNotFound({ holdId })
     try {
       await this.wallets.visibleWallet(principal, row.wallet_id, this.readDb)
@@ -287,10 +261,8 @@ export class PaymentsService {
 
   async listHolds(principal: Principal, walletId: string, status?: HoldRow['status']): Promise<HoldView[]> {
     await this.wallets.visibleWallet(principal, walletId, this.readDb)
-    let query = this.readDb.selectFrom('holds').select(holdColumns).where('wallet_id', '=', walletId)
-    if (status) query = query.where('status', '=', status)
-    const rows = await query.orderBy('created_at', 'desc').limit(500).execute()
-    return rows.map((row) => this.holdView(row as HoldRow))
+    const rows = await listHoldsOfWallet(this.readDb, walletId, status)
+    return rows.map((row) => this.holdView(row))
   }
 
   /**
@@ -305,12 +277,7 @@ export class PaymentsService {
     input: ReversalInput,
   ): Promise<PostedTransaction> {
     if (input.force && !hasRole(principal, 'admin')) throw new ForceRequiresAdmin()
-    const original = await trx
-      .selectFrom('transactions')
-      .select(['id', 'type', 'currency', 'amount', 'reverses_id'])
-      .where('id', '=', transactionId)
-      .forUpdate()
-      .executeTakeFirst()
+    const original = await findTransactionForUpdate(trx, transactionId)
     if (!original) throw new TransactionNotFound({ transactionId })
     await this.wallets.knowCurrencies([original.currency])
     if (original.type === 'reversal')
@@ -321,10 +288,7 @@ export class PaymentsService {
         reason: `a ${original.type} moves no money; void or capture the hold`,
       })
     }
-    const { rows } = await sql<{ reversed: bigint }>`
-      select coalesce(sum(amount), 0)::numeric as reversed from transactions where reverses_id = ${transactionId}
-    `.execute(trx)
-    const remaining = original.amount - rows[0]!.reversed
+    const remaining = original.amount - (await reversedAmount(trx, transactionId))
     const amount =
       input.amount === undefined
         ? remaining
@@ -335,13 +299,7 @@ export class PaymentsService {
         remaining: this.format(remaining, original.currency),
       })
     }
-    const entries = await trx
-      .selectFrom('entries as e')
-      .innerJoin('accounts as a', 'a.id', 'e.account_id')
-      .select(['e.account_id', 'a.kind', 'a.name', 'e.currency', 'e.amount'])
-      .where('e.transaction_id', '=', transactionId)
-      .orderBy('e.seq')
-      .execute()
+    const entries = await entriesWithAccounts(trx, transactionId)
     const currencies = new Set(entries.map((e) => e.currency))
     if (currencies.size > 1 && amount !== original.amount) {
       throw new NotReversible({ transactionId, reason: 'an exchange can only be reversed whole' })

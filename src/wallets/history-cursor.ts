@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import type { Db } from '../db/database.js'
-import { InvalidCursor } from '../http/http.errors.js'
+import { InvalidCursor } from '../pagination.errors.js'
 
 /**
  * History cursors are sealed with AES-256-GCM: a position in the ledger's global entry sequence

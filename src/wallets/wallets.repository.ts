@@ -1,7 +1,6 @@
 import { sql } from 'kysely'
-import type { Db } from '../db/database.js'
+import type { Db, Trx } from '../db/database.js'
 import type { OutboxEvent } from '../events/outbox.js'
-import type { Trx } from '../ledger/posting-engine.js'
 
 /** Reads run on the primary or the replica, writes inside the caller's transaction. */
 type Queryable = Db | Trx

@@ -1,9 +1,10 @@
-import type { App } from '../app.js'
 import { principalOf } from '../auth/access.js'
-import type { IdempotencyStore } from '../http/idempotency.js'
+import type { App } from '../http/app-type.js'
+import { replyIdempotently } from '../http/idempotency.js'
 import { NoBody } from '../http/input.schemas.js'
 import { problemResponses } from '../http/problem.schemas.js'
-import { anyone, IdempotencyHeaders, movementErrors, security } from '../http/route-conventions.js'
+import { adminOnly, anyone, IdempotencyHeaders, movementErrors, security } from '../http/route-conventions.js'
+import type { IdempotentWriter } from '../ledger/group-commit.js'
 import {
   BalanceAt,
   BalanceAtQuery,
@@ -21,11 +22,10 @@ import {
 import type { WalletsService } from './wallets.service.js'
 
 const tags = ['wallets']
-const adminOnly = ['admin'] as const
 
 export async function walletRoutes(
   app: App,
-  deps: { wallets: WalletsService; idempotency: IdempotencyStore },
+  deps: { wallets: WalletsService; idempotency: IdempotentWriter },
 ) {
   const { wallets, idempotency } = deps
 
@@ -121,11 +121,13 @@ export async function walletRoutes(
         },
       },
       (request, reply) =>
-        idempotency.postMovement(
-          request,
-          reply,
-          () => wallets.worldMovement(principalOf(request), request.params.id, movement.type, request.body),
-          (posted) => wallets.transactionView(posted, principalOf(request)),
+        replyIdempotently(request, reply, (claim, renderRefusal) =>
+          idempotency.postMovement(claim, {
+            build: () =>
+              wallets.worldMovement(principalOf(request), request.params.id, movement.type, request.body),
+            render: (posted) => wallets.transactionView(posted, principalOf(request)),
+            renderRefusal,
+          }),
         ),
     )
   }
@@ -144,11 +146,12 @@ export async function walletRoutes(
       },
     },
     (request, reply) =>
-      idempotency.postMovement(
-        request,
-        reply,
-        () => wallets.transfer(principalOf(request), request.body),
-        (posted) => wallets.transactionView(posted, principalOf(request)),
+      replyIdempotently(request, reply, (claim, renderRefusal) =>
+        idempotency.postMovement(claim, {
+          build: () => wallets.transfer(principalOf(request), request.body),
+          render: (posted) => wallets.transactionView(posted, principalOf(request)),
+          renderRefusal,
+        }),
       ),
   )
 

@@ -1,11 +1,12 @@
 import { uuidv7 } from 'uuidv7'
-import { hasRole, type Principal } from '../auth/access.js'
 import { Forbidden } from '../auth/auth.errors.js'
+import { hasRole, type Principal } from '../auth/principal.js'
 import type { CurrencyResolver } from '../currencies/currencies.service.js'
-import type { Db } from '../db/database.js'
+import type { Db, Trx } from '../db/database.js'
 import { outboxEvent } from '../events/outbox.js'
 import { TransactionNotFound, WalletClosed, WalletNotFound } from '../ledger/ledger.errors.js'
-import type { PostedTransaction, PostingEngine, PostingRequest, Trx } from '../ledger/posting-engine.js'
+import type { PostingEngine } from '../ledger/posting-engine.js'
+import type { PostedTransaction, PostingRequest } from '../ledger/posting-types.js'
 import { type CurrencyRegistry, formatAmount, parseAmount } from '../money/index.js'
 import type { HistoryCursors } from './history-cursor.js'
 import {
@@ -252,8 +253,8 @@ export class WalletsService {
 
   /**
    * Money entering (deposit) or leaving (withdrawal) the ledger: the wallet against the `world`
-   * account of its currency. Movements are built here and posted by the idempotency store, which
-   * may post several callers' movements in one database transaction.
+   * account of its currency. Movements are built here and posted by group commit
+   * (ledger/group-commit.ts), which may post several callers' movements in one database transaction.
    */
   async worldMovement(
     principal: Principal,

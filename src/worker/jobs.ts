@@ -1,6 +1,6 @@
 import type { Container } from '../container.js'
 import { CURRENCY_RELOAD_INTERVAL_MS } from '../currencies/currencies.service.js'
-import { releaseOverdueHolds } from '../ledger/holds.js'
+import { releaseOverdueHolds } from '../ledger/hold-expiry.js'
 import { foldSystemBalances } from '../ledger/system-balances.js'
 import type { WorkerJob } from './worker.js'
 
@@ -15,7 +15,7 @@ export function workerJobs(container: Container): WorkerJob[] {
       // process may have defined after this one started.
       name: 'reload-currencies',
       intervalMs: CURRENCY_RELOAD_INTERVAL_MS,
-      run: () => container.currencyService.load(),
+      run: () => container.customCurrencies.load(),
     },
     {
       name: 'fold-system-balances',

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestApp, type TestApp } from '../../test/app.js'
-import { bearer, createApiKey, randomClientIp, signUp, TEST_PASSWORD } from '../../test/auth-fixtures.js'
+import { createTestApp, type TestApp } from '../app.js'
+import { bearer, createApiKey, randomClientIp, signUp, TEST_PASSWORD } from '../auth-fixtures.js'
 
 let t: TestApp
 

@@ -3,11 +3,11 @@ import { type AddressInfo, createServer } from 'node:net'
 import { Redis } from 'ioredis'
 import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestApp, type TestApp } from '../../test/app.js'
-import { signUp } from '../../test/auth-fixtures.js'
-import { TEST_REDIS_URL, testShape } from '../../test/shape.js'
-import { workerJobs } from '../worker/jobs.js'
-import { DatabaseDenylist, RedisDenylist } from './denylist.js'
+import { DatabaseDenylist, RedisDenylist } from '../../src/auth/denylist.js'
+import { workerJobs } from '../../src/worker/jobs.js'
+import { createTestApp, type TestApp } from '../app.js'
+import { signUp } from '../auth-fixtures.js'
+import { TEST_REDIS_URL, testShape } from '../shape.js'
 
 let t: TestApp
 

@@ -1,8 +1,8 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { createTestApp, type TestApp } from '../../test/app.js'
-import { createApiKey, signUp, TEST_PASSWORD } from '../../test/auth-fixtures.js'
+import { createTestApp, type TestApp } from '../app.js'
+import { createApiKey, signUp, TEST_PASSWORD } from '../auth-fixtures.js'
 
 const lines: string[] = []
 const PRIVATE_KEY_PEM = generateKeyPairSync('ed25519')

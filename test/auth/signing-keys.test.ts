@@ -1,13 +1,13 @@
 import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createTestApp, type TestApp, testConfig } from '../../test/app.js'
-import { bearer, signUp } from '../../test/auth-fixtures.js'
-import { createTestDatabase, type TestDatabase } from '../../test/database.js'
-import { buildApp } from '../app.js'
-import { createContainer } from '../container.js'
-import { createLogger } from '../logger.js'
-import { SigningKeys } from './signing-keys.js'
+import { buildApp } from '../../src/app.js'
+import { SigningKeys } from '../../src/auth/signing-keys.js'
+import { createContainer } from '../../src/container.js'
+import { createLogger } from '../../src/logger.js'
+import { createTestApp, type TestApp, testConfig } from '../app.js'
+import { bearer, signUp } from '../auth-fixtures.js'
+import { createTestDatabase, type TestDatabase } from '../database.js'
 
 const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {

@@ -9,8 +9,8 @@ import {
   SignJWT,
 } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestApp, type TestApp } from '../../test/app.js'
-import { bearer, type SignedUpUser, signUp } from '../../test/auth-fixtures.js'
+import { createTestApp, type TestApp } from '../app.js'
+import { bearer, type SignedUpUser, signUp } from '../auth-fixtures.js'
 
 let t: TestApp
 let user: SignedUpUser

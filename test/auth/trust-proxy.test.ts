@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { createTestApp, type TestApp } from '../../test/app.js'
-import { trustProxyOf } from '../config.js'
+import { trustProxyOf } from '../../src/config.js'
+import { createTestApp, type TestApp } from '../app.js'
 
 let t: TestApp
 

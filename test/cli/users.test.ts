@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestApp, type TestApp } from '../../test/app.js'
-import { randomClientIp } from '../../test/auth-fixtures.js'
-import { createUserFromCommandLine, readPassword, UsageError } from './users.js'
+import { createUserFromCommandLine, readPassword, UsageError } from '../../src/cli/users.js'
+import { createTestApp, type TestApp } from '../app.js'
+import { randomClientIp } from '../auth-fixtures.js'
 
 let t: TestApp
 

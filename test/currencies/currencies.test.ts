@@ -4,8 +4,8 @@ import { createContainer } from '../../src/container.js'
 import { createLogger } from '../../src/logger.js'
 import { createTestApp, type TestApp } from '../app.js'
 import { type SignedUpUser, signUp } from '../auth-fixtures.js'
+import { deposit, post, putCurrency, walletBalance, walletOf } from '../fx/fixtures.js'
 import { expectLedgerConsistent } from '../ledger.js'
-import { deposit, post, putCurrency, walletBalance, walletOf } from './fixtures.js'
 
 let t: TestApp
 let alice: SignedUpUser
@@ -150,7 +150,7 @@ describe('several app instances on one database', () => {
     const second = await buildApp(container)
     try {
       await second.ready()
-      expect(container.currencies.get('SECOND')).toBeUndefined()
+      expect(container.currencyRegistry.get('SECOND')).toBeUndefined()
       expect(
         (await putCurrency(t, admin, 'SECOND', { decimals: 3, name: 'Defined on the first' })).statusCode,
       ).toBe(201)
@@ -194,9 +194,9 @@ describe('several app instances on one database', () => {
     expect((await putCurrency(t, admin, 'STALE', { decimals: 2, name: 'Stale' })).statusCode).toBe(201)
     // Another process changed the decimals after this one cached them.
     await t.database.db.updateTable('currencies').set({ decimals: 5 }).where('code', '=', 'STALE').execute()
-    t.container.currencies.define({ code: 'STALE', decimals: 2, name: 'Stale' })
+    t.container.currencyRegistry.define({ code: 'STALE', decimals: 2, name: 'Stale' })
     const wallet = await walletOf(t, alice, 'STALE')
     expect(await walletBalance(t, alice, wallet.id)).toBe('0.00000')
-    expect(t.container.currencies.get('STALE')?.decimals).toBe(5)
+    expect(t.container.currencyRegistry.get('STALE')?.decimals).toBe(5)
   })
 })

@@ -9,11 +9,11 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { DataDirInUse, LOCK_FILE_NAME, type LockHolder, lockDataDir } from './data-dir-lock.js'
-import { connectDatabase } from './database.js'
+import { DataDirInUse, LOCK_FILE_NAME, type LockHolder, lockDataDir } from '../../src/db/data-dir-lock.js'
+import { connectDatabase } from '../../src/db/database.js'
 
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
-const LOCK_MODULE = pathToFileURL(path.resolve(import.meta.dirname, 'data-dir-lock.ts')).href
+const LOCK_MODULE = pathToFileURL(path.resolve(import.meta.dirname, '../../src/db/data-dir-lock.ts')).href
 
 const dirs: string[] = []
 const children: ChildProcess[] = []

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import pg from 'pg'
 import { describe, expect, it } from 'vitest'
-import { databaseUrlFor, TEST_DATABASE_URL, testShape } from '../../test/shape.js'
 import {
   closePGlite,
   createPostgresPool,
@@ -10,9 +9,10 @@ import {
   kyselyOverPGlite,
   kyselyOverPool,
   openPGlite,
-} from './database.js'
-import { migrateToLatest } from './migrate.js'
-import { migrations } from './migrations/index.js'
+} from '../../src/db/database.js'
+import { migrateToLatest } from '../../src/db/migrate.js'
+import { migrations } from '../../src/db/migrations/index.js'
+import { databaseUrlFor, TEST_DATABASE_URL, testShape } from '../shape.js'
 
 interface EmptyDatabase {
   /** What each of the two racing migrators connects through. */

@@ -2,8 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { PGlite } from '@electric-sql/pglite'
 import { sql, type Transaction } from 'kysely'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { closePGlite, type Db, kyselyOverPGlite, openPGlite } from './database.js'
-import type { Database } from './schema.js'
+import { closePGlite, type Db, kyselyOverPGlite, openPGlite } from '../../src/db/database.js'
+import type { Database } from '../../src/db/schema.js'
 
 // PGlite is one session: these tests hold transactions open across awaits, where an unguarded
 // driver would let the other caller's statements run inside them.

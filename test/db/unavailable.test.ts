@@ -2,9 +2,9 @@ import { PGlite } from '@electric-sql/pglite'
 import { sql } from 'kysely'
 import pg from 'pg'
 import { describe, expect, it } from 'vitest'
-import { TEST_DATABASE_URL, testShape } from '../../test/shape.js'
-import { createPostgresPool, kyselyOverPGlite, kyselyOverPool } from './database.js'
-import { isDatabaseUnavailable } from './unavailable.js'
+import { createPostgresPool, kyselyOverPGlite, kyselyOverPool } from '../../src/db/database.js'
+import { isDatabaseUnavailable } from '../../src/db/unavailable.js'
+import { TEST_DATABASE_URL, testShape } from '../shape.js'
 
 /** The error a promise rejects with; fails the test if it resolves. */
 async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {

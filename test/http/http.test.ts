@@ -2,8 +2,8 @@ import { Writable } from 'node:stream'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import { Type } from 'typebox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { App } from '../src/app.js'
-import { createTestApp, type TestApp } from './app.js'
+import type { App } from '../../src/http/app-type.js'
+import { createTestApp, type TestApp } from '../app.js'
 
 interface InjectedResponse {
   statusCode: number

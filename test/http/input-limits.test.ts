@@ -2,12 +2,12 @@ import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
 import type { LightMyRequestResponse } from 'fastify'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { INPUT_LIMITS } from '../src/http/input.schemas.js'
-import { createTestApp, type TestApp } from './app.js'
-import { createApiKey, randomClientIp, type SignedUpUser, signUp } from './auth-fixtures.js'
-import { idempotencyKey } from './ledger.js'
-import { type StateSnapshot, snapshotState } from './state-snapshot.js'
-import { fund, openWallet, postMoney } from './wallets/fixtures.js'
+import { INPUT_LIMITS } from '../../src/http/input.schemas.js'
+import { createTestApp, type TestApp } from '../app.js'
+import { createApiKey, randomClientIp, type SignedUpUser, signUp } from '../auth-fixtures.js'
+import { idempotencyKey } from '../ledger.js'
+import { type StateSnapshot, snapshotState } from '../state-snapshot.js'
+import { fund, openWallet, postMoney } from '../wallets/fixtures.js'
 
 let t: TestApp
 let admin: SignedUpUser

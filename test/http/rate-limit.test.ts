@@ -1,6 +1,6 @@
 import { Type } from 'typebox'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { createTestApp, type TestApp } from '../../test/app.js'
+import { createTestApp, type TestApp } from '../app.js'
 
 let t: TestApp
 

@@ -1,7 +1,7 @@
 import { Type } from 'typebox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { NO_BODY_KEYWORD } from '../src/http/input.schemas.js'
-import { createTestApp, type TestApp } from './app.js'
+import { NO_BODY_KEYWORD } from '../../src/http/input.schemas.js'
+import { createTestApp, type TestApp } from '../app.js'
 
 const METHODS_WITH_BODY = ['POST', 'PUT', 'PATCH', 'DELETE']
 

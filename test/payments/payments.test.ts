@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { releaseOverdueHolds } from '../../src/ledger/holds.js'
+import { releaseOverdueHolds } from '../../src/ledger/hold-expiry.js'
 import { createTestApp, type TestApp } from '../app.js'
 import { type CreatedApiKey, createApiKey, type SignedUpUser, signUp } from '../auth-fixtures.js'
 import { expectLedgerConsistent, idempotencyKey, systemBalance } from '../ledger.js'

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { releaseOverdueHolds } from '../../src/ledger/holds.js'
+import { releaseOverdueHolds } from '../../src/ledger/hold-expiry.js'
 import { defaultCurrencyRegistry, parseAmount } from '../../src/money/index.js'
 import { createTestApp, type TestApp } from '../app.js'
 import { type CreatedApiKey, createApiKey, type SignedUpUser, signUp } from '../auth-fixtures.js'

@@ -1,10 +1,10 @@
 import type { LightMyRequestResponse } from 'fastify'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { type App, buildApp } from '../../src/app.js'
+import { buildApp } from '../../src/app.js'
 import { createContainer } from '../../src/container.js'
-import type { Db } from '../../src/db/database.js'
-import type { Trx } from '../../src/ledger/posting-engine.js'
+import type { Db, Trx } from '../../src/db/database.js'
+import type { App } from '../../src/http/app-type.js'
 import type { WalletView } from '../../src/wallets/wallets.schemas.js'
 import { createTestApp, type TestApp } from '../app.js'
 import {

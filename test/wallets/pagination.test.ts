@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { PostingRequest } from '../../src/ledger/posting-engine.js'
+import type { PostingRequest } from '../../src/ledger/posting-types.js'
 import type { HistoryPageView, WalletView } from '../../src/wallets/wallets.schemas.js'
 import { createTestApp, type TestApp } from '../app.js'
 import { type CreatedApiKey, createApiKey, type SignedUpUser, signUp } from '../auth-fixtures.js'

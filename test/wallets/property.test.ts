@@ -108,7 +108,7 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
 /** Fires one operation through the HTTP API as a service would. */
 function send(op: Op, wallets: WalletView[]): Promise<LightMyRequestResponse> {
   const amountOf = (wallet: WalletView) =>
-    formatAmount(BigInt(op.minor), t.container.currencies.require(wallet.currency))
+    formatAmount(BigInt(op.minor), t.container.currencyRegistry.require(wallet.currency))
   switch (op.kind) {
     case 'deposit':
       return deposit(t, service.headers, wallets[op.wallet]!.id, amountOf(wallets[op.wallet]!))
@@ -173,7 +173,7 @@ async function checkScenario(scenario: Scenario): Promise<void> {
   // The sequential model: replay the accepted operations one at a time in commit order.
   const model = wallets.map(() => 0n)
   const format = (index: number) =>
-    formatAmount(model[index]!, t.container.currencies.require(wallets[index]!.currency))
+    formatAmount(model[index]!, t.container.currencyRegistry.require(wallets[index]!.currency))
   for (const id of order) {
     const { op, posted } = acceptedById.get(id)!
     const amount = BigInt(op.minor)
