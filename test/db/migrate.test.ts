@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
-import pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import {
   closePGlite,
@@ -12,7 +11,8 @@ import {
 } from '../../src/db/database.js'
 import { migrateToLatest } from '../../src/db/migrate.js'
 import { migrations } from '../../src/db/migrations/index.js'
-import { databaseUrlFor, TEST_DATABASE_URL, testShape } from '../shape.js'
+import { withAdmin } from '../database.js'
+import { databaseUrlFor, testShape } from '../shape.js'
 
 interface EmptyDatabase {
   /** What each of the two racing migrators connects through. */
@@ -44,16 +44,6 @@ async function emptyDatabase(): Promise<EmptyDatabase> {
       await second.destroy()
       await withAdmin((admin) => admin.query(`drop database if exists ${name} with (force)`))
     },
-  }
-}
-
-async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL })
-  await admin.connect()
-  try {
-    return await work(admin)
-  } finally {
-    await admin.end()
   }
 }
 

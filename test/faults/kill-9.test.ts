@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import pg from 'pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { databaseUrlFor, TEST_DATABASE_URL } from '../shape.js'
+import { withAdmin } from '../database.js'
+import { databaseUrlFor } from '../shape.js'
 import { cofferEnv, Load, prepareLedger, reportSummary } from './support/api.js'
 import { checkExactlyOnce } from './support/checks.js'
 import { type CofferProcess, runCli, startCoffer } from './support/processes.js'
@@ -21,23 +21,13 @@ const name = `coffer_fault_kill9_${randomUUID().replaceAll('-', '').slice(0, 12)
 const databaseUrl = databaseUrlFor(name)
 let coffer: CofferProcess | undefined
 
-async function asAdmin(statement: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL })
-  await admin.connect()
-  try {
-    await admin.query(statement)
-  } finally {
-    await admin.end()
-  }
-}
-
 beforeAll(async () => {
-  await asAdmin(`create database ${name}`)
+  await withAdmin((admin) => admin.query(`create database ${name}`))
 })
 
 afterAll(async () => {
   await coffer?.stop()
-  await asAdmin(`drop database if exists ${name} with (force)`)
+  await withAdmin((admin) => admin.query(`drop database if exists ${name} with (force)`))
 })
 
 it('loses no acknowledged write and applies none twice across kill -9 and restart', async () => {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import pg from 'pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { databaseUrlFor, TEST_DATABASE_URL } from '../shape.js'
+import { withAdmin } from '../database.js'
+import { databaseUrlFor } from '../shape.js'
 import {
   type Answer,
   call,
@@ -40,20 +40,10 @@ const databaseUrl = databaseUrlFor(name)
 let redis: ThrowawayRedis | undefined
 let coffer: CofferProcess | undefined
 
-async function asAdmin(statement: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL })
-  await admin.connect()
-  try {
-    await admin.query(statement)
-  } finally {
-    await admin.end()
-  }
-}
-
 beforeAll(async () => {
   redis = await throwawayRedis()
   await redis.start()
-  await asAdmin(`create database ${name}`)
+  await withAdmin((admin) => admin.query(`create database ${name}`))
   coffer = await startCoffer({
     ...cofferEnv(databaseUrl),
     REDIS_URL: redis.url,
@@ -64,7 +54,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await coffer?.stop()
   await redis?.stop()
-  await asAdmin(`drop database if exists ${name} with (force)`)
+  await withAdmin((admin) => admin.query(`drop database if exists ${name} with (force)`))
 })
 
 const me = (baseUrl: string, token: string) => call(baseUrl, 'GET', '/api/v1/auth/me', { token })
