@@ -153,7 +153,7 @@ export class FxService {
         return [
           outboxEvent('transaction.posted', { type: 'transaction', id: posted.id }, transaction),
           outboxEvent(
-            'exchange.completed',
+            'exchange.posted',
             { type: 'transaction', id: posted.id },
             {
               transactionId: posted.id,

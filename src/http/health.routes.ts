@@ -15,6 +15,11 @@ const DependencyStatus = Type.Object({
     Type.Literal(false, { description: 'present on a dependency the API serves without' }),
   ),
   error: Type.Optional(Type.String()),
+  details: Type.Optional(
+    Type.Record(Type.String(), Type.Union([Type.Number(), Type.String(), Type.Boolean()]), {
+      description: 'figures of the dependency, e.g. the outbox backlog and lagSeconds',
+    }),
+  ),
 })
 
 const HealthReport = Type.Object({
@@ -31,16 +36,22 @@ async function probe(check: HealthCheck) {
   const required = check.required === false ? { required: false as const } : {}
   let timer: NodeJS.Timeout | undefined
   try {
-    await Promise.race([
-      check.check(),
-      new Promise((_, reject) => {
+    const details = await Promise.race([
+      check.details ? check.details() : check.check(),
+      new Promise<never>((_, reject) => {
         timer = setTimeout(
           () => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)),
           CHECK_TIMEOUT_MS,
         )
       }),
     ])
-    return { name: check.name, status: 'up' as const, ...required, latencyMs: elapsed(started) }
+    return {
+      name: check.name,
+      status: 'up' as const,
+      ...required,
+      latencyMs: elapsed(started),
+      ...(details ? { details } : {}),
+    }
   } catch (error) {
     // The reason is shown (not hidden like a 5xx body) because operators need it, and it names
     // only the dependency, never credentials.

@@ -1,3 +1,6 @@
+/** Figures a check reports beside its status (the outbox's backlog and lag), shown by /health. */
+export type HealthDetails = Record<string, number | string | boolean>
+
 /** One dependency that /health and /health/ready probe; the container lists them. */
 export interface HealthCheck {
   name: string
@@ -6,5 +9,8 @@ export interface HealthCheck {
    * not make /health/ready fail, which would take every instance out of a load balancer at once.
    */
   required?: boolean
+  /** Throws when the dependency is down. */
   check(): Promise<void>
+  /** A check that also reports figures: when present, probed instead of `check`. */
+  details?(): Promise<HealthDetails>
 }

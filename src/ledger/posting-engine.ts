@@ -382,16 +382,20 @@ async function writePostings(
       from unnest(${wallet.id}::uuid[], ${wallet.balance}::numeric[], ${wallet.pending}::numeric[]) as w(id, balance, pending)
       where a.id = w.id
     ), new_events as (
-      insert into outbox (id, type, aggregate_type, aggregate_id, payload)
-      -- Events are built before the instant is known: a createdAt member gets it here.
+      insert into outbox (id, type, aggregate_type, aggregate_id, payload, created_at)
+      -- Events are built before the instant is known: a createdAt member gets it here, and the
+      -- row's created_at (the event's occurredAt) is the same instant.
       select id, type, aggregate_type, aggregate_id,
         case when payload ? 'createdAt' then jsonb_set(payload, '{createdAt}',
           to_jsonb(to_char((select at from clock) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))
-        else payload end
+        else payload end,
+        (select at from clock)
       from unnest(
         ${event.id}::uuid[], ${event.type}::text[], ${event.aggregateType}::text[], ${event.aggregateId}::text[],
         ${event.payload}::jsonb[]
-      ) as o(id, type, aggregate_type, aggregate_id, payload)
+      ) with ordinality as o(id, type, aggregate_type, aggregate_id, payload, position)
+      -- The outbox seq (the relay's publishing order) follows the batch's posting order.
+      order by position
     )
     select at as created_at from clock
   `.execute(trx)

@@ -70,7 +70,7 @@ describe('POST /exchanges', () => {
     await expectLedgerConsistent(t.database.db)
   })
 
-  it('writes transaction.posted and exchange.completed to the outbox with the posting', async () => {
+  it('writes transaction.posted and exchange.posted to the outbox with the posting', async () => {
     const response = await exchange(alice, {
       fromWalletId: aliceUsd.id,
       toWalletId: aliceJpy.id,
@@ -83,8 +83,8 @@ describe('POST /exchanges', () => {
       .select(['type', 'aggregate_type', 'payload'])
       .where('aggregate_id', '=', transactionId)
       .execute()
-    expect(events.map((e) => e.type).sort()).toEqual(['exchange.completed', 'transaction.posted'])
-    expect(events.find((e) => e.type === 'exchange.completed')).toMatchObject({
+    expect(events.map((e) => e.type).sort()).toEqual(['exchange.posted', 'transaction.posted'])
+    expect(events.find((e) => e.type === 'exchange.posted')).toMatchObject({
       aggregate_type: 'transaction',
       payload: {
         transactionId,
