@@ -4,7 +4,12 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     // The fault suite restarts servers and drives load: `npm run test:faults` runs it on its own.
-    exclude: ['test/faults/**', '**/node_modules/**'],
+    // Files named *.services.test.ts test what exists only in the services shape (RabbitMQ, ...).
+    exclude: [
+      'test/faults/**',
+      '**/node_modules/**',
+      ...(process.env.COFFER_TEST_SHAPE === 'services' ? [] : ['**/*.services.test.ts']),
+    ],
     globalSetup: ['test/global-setup.ts'],
     pool: 'forks',
     testTimeout: 60_000,
