@@ -9,6 +9,7 @@ import type { Container } from './container.js'
 import { currencyRoutes } from './currencies/currencies.routes.js'
 import { fxRoutes } from './fx/fx.routes.js'
 import type { App } from './http/app-type.js'
+import { asyncApiRoutes } from './http/asyncapi.routes.js'
 import { healthRoutes } from './http/health.routes.js'
 import { ServiceUnavailable } from './http/http.errors.js'
 import {
@@ -22,8 +23,17 @@ import { registerProblemHandlers } from './http/problem-handler.js'
 import { registerRateLimits } from './http/rate-limit.js'
 import { REQUEST_ID_HEADER, requestIdFor } from './http/request-id.js'
 import { registerStrictFormats, validatorCompiler } from './http/validator.js'
+import { operationRoutes } from './operations/operations.routes.js'
+import { DepositRequested, TransferRequested, WithdrawalRequested } from './operations/operations.schemas.js'
 import { paymentRoutes } from './payments/payments.routes.js'
 import { walletRoutes } from './wallets/wallets.routes.js'
+
+/** The commands of `coffer.commands` with their bodies, for /asyncapi.json. */
+const COMMAND_BODIES = {
+  'deposit.requested': DepositRequested,
+  'withdrawal.requested': WithdrawalRequested,
+  'transfer.requested': TransferRequested,
+}
 
 registerAjvFormats()
 registerStrictFormats()
@@ -90,6 +100,7 @@ export async function buildApp(container: Container): Promise<App> {
   )
 
   await app.register(async (scope) => healthRoutes(scope, container.healthChecks))
+  await app.register(async (scope) => asyncApiRoutes(scope, COMMAND_BODIES))
   await app.register(async (scope) => jwksRoutes(scope, container))
   await app.register(
     async (scope) =>
@@ -103,5 +114,6 @@ export async function buildApp(container: Container): Promise<App> {
   await app.register(async (scope) => paymentRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => currencyRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => fxRoutes(scope, container), { prefix: '/api/v1' })
+  await app.register(async (scope) => operationRoutes(scope, container), { prefix: '/api/v1' })
   return app
 }

@@ -57,7 +57,7 @@ export const ConfigSchema = Type.Object({
     Type.String({
       pattern: '^amqps?://',
       description:
-        'RabbitMQ URL for the event bus. Used by the events issue (#11), not read yet: validated, then ignored.',
+        'RabbitMQ URL (its path names the vhost): events are published to the exchange coffer.events and commands consumed from the queue coffer.commands. Unset: the in-process bus.',
     }),
   ),
   LOG_LEVEL: Type.Union(
@@ -92,6 +92,45 @@ export const ConfigSchema = Type.Object({
     default: 24,
     description:
       'How long an Idempotency-Key and its stored response are kept before the worker purges them.',
+  }),
+  OUTBOX_RETENTION_HOURS: Type.Integer({
+    minimum: 1,
+    default: 72,
+    description:
+      'How long a published outbox event is kept (for inspection and replay) before the worker purges it.',
+  }),
+  OUTBOX_RELAY_BATCH_SIZE: Type.Integer({
+    minimum: 1,
+    maximum: 10000,
+    default: 500,
+    description:
+      'Outbox events the relay publishes per batch (one query, one round of publisher confirms, one update).',
+  }),
+  OUTBOX_RELAY_INTERVAL_MS: Type.Integer({
+    minimum: 10,
+    default: 100,
+    description:
+      'Pause of the relay after it found less than a full batch, in milliseconds (a full batch is followed by the next at once).',
+  }),
+  COMMAND_PREFETCH: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 16,
+    description:
+      'Commands (coffer.commands) a worker process handles at once: the AMQP prefetch and the concurrency.',
+  }),
+  COMMAND_MAX_ATTEMPTS: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    default: 5,
+    description:
+      'Deliveries of a command failing transiently before it goes to coffer.commands.dead (the first delivery counts).',
+  }),
+  COMMAND_RETRY_DELAYS_MS: Type.String({
+    pattern: '^[1-9][0-9]{0,8}(,[1-9][0-9]{0,8})*$',
+    default: '1000,5000,30000,120000',
+    description:
+      'Backoff before each retry of a command, comma-separated milliseconds (the last repeats); each delay is a queue coffer.commands.retry.<delay>.',
   }),
   REDIS_KEY_PREFIX: Type.String({
     minLength: 1,
@@ -181,6 +220,13 @@ export const ConfigSchema = Type.Object({
     Type.Boolean({
       description:
         'Whether a user may deposit into and withdraw from their own wallet (true or false); admins and services always may. Unset: true on the embedded database (the demo), false on PostgreSQL.',
+    }),
+  ),
+  COMMAND_SENDERS: Type.Optional(
+    Type.String({
+      pattern: '^[a-z][a-z0-9-]{0,62}(,[a-z][a-z0-9-]{0,62})*$',
+      description:
+        "Services allowed to send commands on coffer.commands, comma-separated names as the broker authenticates them (AMQP user_id); each applies as a service principal, its operationIds scoped to it. Unset: only Coffer's own operations.",
     }),
   ),
 })

@@ -8,11 +8,18 @@ import { DatabaseDenylist, RedisDenylist } from './auth/denylist.js'
 import type { Config } from './config.js'
 import { CurrenciesService } from './currencies/currencies.service.js'
 import { connectDatabase, type DatabaseHandles } from './db/database.js'
+import type { CommandHandler, EventBus } from './events/bus.js'
+import { InProcessBus } from './events/in-process-bus.js'
+import { createRabbitMqBus } from './events/rabbitmq-bus.js'
+import { OutboxRelay, outboxStats } from './events/relay.js'
 import { FxService } from './fx/fx.service.js'
 import type { HealthCheck } from './http/health.js'
+import { moneyProblem } from './http/money.errors.js'
 import { CONCURRENT_BATCHES_ON_POSTGRES, IdempotentWriter } from './ledger/group-commit.js'
 import { PostingEngine } from './ledger/posting-engine.js'
 import { type CurrencyRegistry, defaultCurrencyRegistry } from './money/index.js'
+import { createCommandHandler } from './operations/commands.js'
+import { OperationsService } from './operations/operations.service.js'
 import { PaymentsService } from './payments/payments.service.js'
 import { HistoryCursors } from './wallets/history-cursor.js'
 import { WalletsService } from './wallets/wallets.service.js'
@@ -44,6 +51,17 @@ export interface Container {
   wallets: WalletsService
   payments: PaymentsService
   fx: FxService
+  /**
+   * Events out and commands in: RabbitMQ when AMQP_URL is set, else in-process. Nothing but this
+   * file knows which one it is.
+   */
+  bus: EventBus
+  /** Publishes the outbox to `bus` (run by the worker's `relay-outbox` job). */
+  relay: OutboxRelay
+  /** The asynchronous operations API (POST /api/v1/operations), applied through the commands. */
+  operations: OperationsService
+  /** Applies deposit/withdrawal/transfer commands; the worker consumes `coffer.commands` with it. */
+  commandHandler: CommandHandler
   close(): Promise<void>
 }
 
@@ -120,6 +138,34 @@ export async function createContainer(
       },
     })
   }
+  // The broker down is not fatal: the API keeps taking writes (the outbox holds their events),
+  // readiness names the broker, and the relay catches up once it is back.
+  const commandRetries = {
+    maxAttempts: config.COMMAND_MAX_ATTEMPTS,
+    retryDelaysMs: config.COMMAND_RETRY_DELAYS_MS.split(',').map(Number),
+  }
+  const bus: EventBus = config.AMQP_URL
+    ? await createRabbitMqBus({ url: config.AMQP_URL, logger, ...commandRetries })
+    : new InProcessBus({ logger, ...commandRetries })
+  if (config.AMQP_URL) healthChecks.push({ name: 'broker', check: () => bus.check() })
+  const relay = new OutboxRelay({
+    db: database.db,
+    bus,
+    logger,
+    batchSize: config.OUTBOX_RELAY_BATCH_SIZE,
+    // PGlite: one process and one connection (see RelayLeadership).
+    leadership: database.kind === 'pglite' ? 'this-process' : 'advisory-lock',
+  })
+  healthChecks.push({
+    name: 'outbox',
+    // Its figures are for operators; the database check already says whether it can be read.
+    required: false,
+    check: async () => {
+      await outboxStats(database.db)
+    },
+    details: async () => ({ ...(await outboxStats(database.db)) }),
+  })
+
   const auth = new AuthService({
     db: database.db,
     config,
@@ -152,6 +198,25 @@ export async function createContainer(
   )
   const payments = new PaymentsService(database.readDb, ledger, currencyRegistry, wallets)
   const fx = new FxService({ db: database.db, engine: ledger, currencies: customCurrencies, wallets })
+  // The money module's errors (an amount with too many decimals) are refusals of the command,
+  // recorded like the business rules' ones, as the HTTP edge renders them.
+  const operations = new OperationsService({
+    db: database.db,
+    wallets,
+    idempotency,
+    bus,
+    logger,
+    refusalOf: moneyProblem,
+  })
+  const commandHandler = createCommandHandler({
+    db: database.db,
+    wallets,
+    idempotency,
+    bus,
+    logger,
+    senders: config.COMMAND_SENDERS?.split(',') ?? [],
+    refusalOf: moneyProblem,
+  })
 
   return {
     config,
@@ -168,7 +233,12 @@ export async function createContainer(
     wallets,
     payments,
     fx,
+    bus,
+    relay,
+    operations,
+    commandHandler,
     close: async () => {
+      await bus.close()
       await redis?.quit().catch(() => redis.disconnect())
       await database.close()
     },

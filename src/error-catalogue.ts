@@ -14,6 +14,7 @@ import * as inputErrors from './http/input.errors.js'
 import * as moneyErrors from './http/money.errors.js'
 import * as ledgerIdempotencyErrors from './ledger/idempotency.errors.js'
 import * as ledgerErrors from './ledger/ledger.errors.js'
+import * as operationsErrors from './operations/operations.errors.js'
 import * as paginationErrors from './pagination.errors.js'
 import * as paymentsErrors from './payments/payments.errors.js'
 import * as walletsErrors from './wallets/wallets.errors.js'
@@ -28,6 +29,7 @@ const ERROR_MODULES: readonly object[] = [
   moneyErrors,
   ledgerIdempotencyErrors,
   ledgerErrors,
+  operationsErrors,
   paginationErrors,
   paymentsErrors,
   walletsErrors,

@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import type { Writable } from 'node:stream'
+import { promisify } from 'node:util'
 import { buildApp } from '../src/app.js'
 import { type Config, loadConfig } from '../src/config.js'
 import { type Container, createContainer } from '../src/container.js'
@@ -12,6 +14,8 @@ export interface TestApp {
   app: App
   container: Container
   database: TestDatabase
+  /** The app's own RabbitMQ vhost (services shape), null with the in-process bus. */
+  vhost?: TestVhost | null
   /** Closes the app and its storage; safe to call again after a test already closed them. */
   close(): Promise<void>
 }
@@ -40,23 +44,70 @@ function redisNamespaced(config: Config, database: TestDatabase, env: Record<str
   return { ...config, REDIS_KEY_PREFIX: `coffer-test:${name}:` }
 }
 
-/** The whole app on a fresh database of its own, so test files never share state. */
+const run = promisify(execFile)
+
+/** A RabbitMQ virtual host of its own (exchanges, queues, commands), deleted by `drop()`. */
+export interface TestVhost {
+  /** AMQP_URL with the vhost as its path. */
+  url: string
+  name: string
+  drop(): Promise<void>
+}
+
+/**
+ * Creates a vhost on the shared test broker (TEST_AMQP_URL) with full rights for its user, so
+ * test files running in parallel never consume each other's events or commands.
+ */
+export async function createTestVhost(baseUrl: string = TEST_AMQP_URL): Promise<TestVhost> {
+  const url = new URL(baseUrl)
+  const name = `coffer-test-${randomUUID().replaceAll('-', '').slice(0, 16)}`
+  const user = decodeURIComponent(url.username || 'guest')
+  await run('rabbitmqctl', ['-q', 'add_vhost', name])
+  await run('rabbitmqctl', ['-q', 'set_permissions', '-p', name, user, '.*', '.*', '.*'])
+  url.pathname = `/${encodeURIComponent(name)}`
+  return {
+    url: url.toString(),
+    name,
+    drop: async () => {
+      await run('rabbitmqctl', ['-q', 'delete_vhost', name])
+    },
+  }
+}
+
+/** The whole app on a fresh database (and, with a broker, a vhost) of its own, so test files never share state. */
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const config = testConfig(options.env)
-  const database = await createTestDatabase()
-  const container = await createContainer(
-    redisNamespaced(config, database, options.env),
-    createLogger(config, options.logStream),
-    { database },
-  )
+  const shaped = testConfig(options.env)
+  // A test that names its own AMQP_URL keeps it.
+  const vhost = shaped.AMQP_URL && !options.env?.AMQP_URL ? await createTestVhost(shaped.AMQP_URL) : null
+  const config = vhost ? { ...shaped, AMQP_URL: vhost.url } : shaped
+  let database: TestDatabase
+  let container: Container
+  try {
+    database = await createTestDatabase()
+    container = await createContainer(
+      redisNamespaced(config, database, options.env),
+      createLogger(config, options.logStream),
+      { database },
+    ).catch(async (error: unknown) => {
+      await database.close()
+      throw error
+    })
+  } catch (error) {
+    await vhost?.drop()
+    throw error
+  }
   let app: App
   try {
     app = await buildApp(container)
     await options.routes?.(app)
     await app.ready()
   } catch (error) {
-    // A test that expects start-up to fail must not leak the database it was given.
-    await container.close()
+    // A test that expects start-up to fail must not leak the database or vhost it was given.
+    try {
+      await container.close()
+    } finally {
+      await vhost?.drop()
+    }
     throw error
   }
   let closing: Promise<void> | null = null
@@ -64,10 +115,15 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     app,
     container,
     database,
+    vhost,
     close: () => {
       closing ??= (async () => {
-        await app.close()
-        await container.close()
+        try {
+          await app.close()
+          await container.close()
+        } finally {
+          await vhost?.drop()
+        }
       })()
       return closing
     },

@@ -8,6 +8,7 @@ import { DatabaseUnreachable } from '../db/database.js'
 import { MigrationFailed, migrateToLatest } from '../db/migrate.js'
 import { LEDGER_CHECKS, verifyLedger } from '../ledger/verify.js'
 import { createLogger } from '../logger.js'
+import { startCommandConsumer } from '../worker/commands.js'
 import { workerJobs } from '../worker/jobs.js'
 import { createWorker } from '../worker/worker.js'
 import { exitGracefullyOnSignals, httpServerPart, type Stoppable } from './lifecycle.js'
@@ -96,6 +97,8 @@ export async function runProcess(options: RunOptions): Promise<void> {
     const worker = createWorker(workerJobs(container), logger)
     worker.start()
     parts.push({ name: 'worker', stop: () => worker.stop() })
+    const commands = await startCommandConsumer(container)
+    parts.push({ name: 'commands', stop: () => commands.close() })
   }
   parts.push({ name: 'storage', stop: () => container.close() })
   exitGracefullyOnSignals({ parts, timeoutMs: config.SHUTDOWN_TIMEOUT_MS, logger })

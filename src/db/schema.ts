@@ -6,6 +6,13 @@ import type { AuthTables } from '../auth/auth.tables.js'
 import type { CurrenciesTables } from '../currencies/currencies.tables.js'
 import type { FxTables } from '../fx/fx.tables.js'
 import type { LedgerTables } from '../ledger/ledger.tables.js'
+import type { OperationsTables } from '../operations/operations.tables.js'
 import type { WalletsTables } from '../wallets/wallets.tables.js'
 
-export interface Database extends AuthTables, LedgerTables, CurrenciesTables, FxTables, WalletsTables {}
+export interface Database
+  extends AuthTables,
+    LedgerTables,
+    CurrenciesTables,
+    FxTables,
+    WalletsTables,
+    OperationsTables {}

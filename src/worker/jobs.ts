@@ -1,5 +1,6 @@
 import type { Container } from '../container.js'
 import { CURRENCY_RELOAD_INTERVAL_MS } from '../currencies/currencies.service.js'
+import { purgePublishedEvents } from '../events/relay.js'
 import { releaseOverdueHolds } from '../ledger/hold-expiry.js'
 import { foldSystemBalances } from '../ledger/system-balances.js'
 import type { WorkerJob } from './worker.js'
@@ -16,6 +17,32 @@ export function workerJobs(container: Container): WorkerJob[] {
       name: 'reload-currencies',
       intervalMs: CURRENCY_RELOAD_INTERVAL_MS,
       run: () => container.customCurrencies.load(),
+    },
+    {
+      // Runs again at once while batches are full (OutboxRelay.run); one worker at a time leads.
+      name: 'relay-outbox',
+      intervalMs: container.config.OUTBOX_RELAY_INTERVAL_MS,
+      run: async () => {
+        await container.relay.run()
+      },
+    },
+    {
+      name: 'purge-published-events',
+      intervalMs: 10 * 60_000,
+      run: async () => {
+        const cutoff = new Date(Date.now() - container.config.OUTBOX_RETENTION_HOURS * HOUR_MS)
+        const purged = await purgePublishedEvents(db, cutoff)
+        if (purged > 0) container.logger.info({ purged }, 'published outbox events purged')
+      },
+    },
+    {
+      // A POST /operations whose command was never sent, or was dead-lettered after its retries.
+      name: 'redispatch-operations',
+      intervalMs: 30_000,
+      run: async () => {
+        const resent = await container.operations.redispatchStale()
+        if (resent > 0) container.logger.warn({ resent }, 'commands of stale accepted operations sent again')
+      },
     },
     {
       name: 'fold-system-balances',

@@ -6,6 +6,8 @@ import * as m0004 from './0004_holds.js'
 import * as m0005 from './0005_currencies_fx.js'
 import * as m0006 from './0006_system_account_references.js'
 import * as m0007 from './0007_history_cursor_keys.js'
+import * as m0008 from './0008_operations.js'
+import * as m0009 from './0009_outbox_sequence.js'
 
 /**
  * Forward-only, in order. Listed here rather than read from disk so the same set runs from
@@ -19,4 +21,6 @@ export const migrations: Record<string, Migration> = {
   '0005_currencies_fx': m0005,
   '0006_system_account_references': m0006,
   '0007_history_cursor_keys': m0007,
+  '0008_operations': m0008,
+  '0009_outbox_sequence': m0009,
 }

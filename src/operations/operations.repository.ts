@@ -1,0 +1,138 @@
+import type { Selectable } from 'kysely'
+import type { Db, Trx } from '../db/database.js'
+import type { OutboxEvent } from '../events/outbox.js'
+import type { OperationStatus, OperationsTable, OperationType, StoredPrincipal } from './operations.tables.js'
+
+type Queryable = Db | Trx
+export type OperationRow = Selectable<OperationsTable>
+
+export interface NewOperation {
+  id: string
+  sender: string
+  operationKey: string
+  type: OperationType
+  ownerUserId: string | null
+  principal: StoredPrincipal
+  request: Record<string, unknown>
+}
+
+export async function insertOperation(db: Queryable, operation: NewOperation): Promise<void> {
+  const now = new Date()
+  await db
+    .insertInto('operations')
+    .values({
+      id: operation.id,
+      sender: operation.sender,
+      operation_key: operation.operationKey,
+      type: operation.type,
+      owner_user_id: operation.ownerUserId,
+      principal: JSON.stringify(operation.principal),
+      request: JSON.stringify(operation.request),
+      created_at: now,
+      updated_at: now,
+    })
+    .execute()
+}
+
+/** Records a command's operation once; a redelivery finds the row it recorded the first time. */
+export async function insertOperationOnce(db: Queryable, operation: NewOperation): Promise<OperationRow> {
+  const now = new Date()
+  await db
+    .insertInto('operations')
+    .values({
+      id: operation.id,
+      sender: operation.sender,
+      operation_key: operation.operationKey,
+      type: operation.type,
+      owner_user_id: operation.ownerUserId,
+      principal: JSON.stringify(operation.principal),
+      request: JSON.stringify(operation.request),
+      created_at: now,
+      updated_at: now,
+    })
+    .onConflict((oc) => oc.columns(['sender', 'operation_key']).doNothing())
+    .execute()
+  const row = await findBySenderKey(db, operation.sender, operation.operationKey)
+  if (!row) throw new Error(`operation ${operation.sender}/${operation.operationKey} vanished after insert`)
+  return row
+}
+
+export async function findOperation(db: Queryable, id: string): Promise<OperationRow | undefined> {
+  return db.selectFrom('operations').selectAll().where('id', '=', id).executeTakeFirst()
+}
+
+export async function findBySenderKey(
+  db: Queryable,
+  sender: string,
+  operationKey: string,
+): Promise<OperationRow | undefined> {
+  return db
+    .selectFrom('operations')
+    .selectAll()
+    .where('sender', '=', sender)
+    .where('operation_key', '=', operationKey)
+    .executeTakeFirst()
+}
+
+/** accepted -> succeeded | failed, once; false when the operation had already finished. */
+export async function finishOperation(
+  db: Queryable,
+  id: string,
+  outcome: { status: Exclude<OperationStatus, 'accepted'>; transactionId: string | null; result: string },
+): Promise<boolean> {
+  const updated = await db
+    .updateTable('operations')
+    .set({
+      status: outcome.status,
+      transaction_id: outcome.transactionId,
+      result: outcome.result,
+      updated_at: new Date(),
+    })
+    .where('id', '=', id)
+    .where('status', '=', 'accepted')
+    .executeTakeFirst()
+  return updated.numUpdatedRows !== 0n
+}
+
+/** The outbox row of an operation's own event (its success is written by the posting itself). */
+export async function insertOperationEvent(db: Queryable, event: OutboxEvent): Promise<void> {
+  await db
+    .insertInto('outbox')
+    .values({
+      id: event.id,
+      type: event.type,
+      aggregate_type: event.aggregateType,
+      aggregate_id: event.aggregateId,
+      payload: JSON.stringify(event.payload),
+    })
+    .execute()
+}
+
+/**
+ * Operations of POST /operations still accepted, last touched before `staleBefore` and created
+ * after `notBefore`, oldest first; each is touched, so another run resends it only once it is
+ * stale again.
+ */
+export async function touchStaleAccepted(
+  db: Queryable,
+  sender: string,
+  window: { now: Date; staleBefore: Date; notBefore: Date; limit: number },
+): Promise<string[]> {
+  const stale = db
+    .selectFrom('operations')
+    .select('id')
+    .where('sender', '=', sender)
+    .where('status', '=', 'accepted')
+    .where('updated_at', '<', window.staleBefore)
+    .where('created_at', '>', window.notBefore)
+    .orderBy('created_at')
+    .limit(window.limit)
+  const rows = await db
+    .updateTable('operations')
+    .set({ updated_at: window.now })
+    .where('id', 'in', stale)
+    .where('status', '=', 'accepted')
+    .returning('id')
+    .execute()
+  return rows.map((row) => row.id)
+}

@@ -1,0 +1,95 @@
+import { type Static, Type } from 'typebox'
+import { LedgerTransaction, MovementBody, TransferBody } from '../wallets/wallets.schemas.js'
+
+const Uuid = Type.String({ format: 'uuid' })
+
+/**
+ * The idempotency key of a command, chosen by its sender and scoped to it: the same sender sending
+ * the same operationId twice moves money once.
+ */
+const OperationId = Type.String({
+  minLength: 1,
+  maxLength: 255,
+  pattern: '^[\\x21-\\x7e]+$',
+  description: 'Idempotency key of the command, unique per sending service (printable ASCII)',
+})
+
+const movementFields = MovementBody.properties
+const transferFields = TransferBody.properties
+
+/** Deposit or withdrawal: the body of POST /wallets/{id}/deposits plus the wallet. */
+const WorldMovementFields = { walletId: Uuid, ...movementFields }
+
+export const DepositOperationBody = Type.Object(
+  { type: Type.Literal('deposit'), ...WorldMovementFields },
+  { additionalProperties: false },
+)
+export const WithdrawalOperationBody = Type.Object(
+  { type: Type.Literal('withdrawal'), ...WorldMovementFields },
+  { additionalProperties: false },
+)
+export const TransferOperationBody = Type.Object(
+  { type: Type.Literal('transfer'), ...transferFields },
+  { additionalProperties: false },
+)
+
+export const CreateOperationBody = Type.Union(
+  [DepositOperationBody, WithdrawalOperationBody, TransferOperationBody],
+  { description: 'type deposit | withdrawal | transfer, with the fields of the synchronous route' },
+)
+export type CreateOperationInput = Static<typeof CreateOperationBody>
+
+/** Bodies of the inbound commands on `coffer.commands` (routing key = command type). */
+export const DepositRequested = Type.Object(
+  { operationId: OperationId, ...WorldMovementFields },
+  { additionalProperties: false },
+)
+export const WithdrawalRequested = DepositRequested
+export const TransferRequested = Type.Object(
+  { operationId: OperationId, ...transferFields },
+  { additionalProperties: false },
+)
+export type WorldMovementCommand = Static<typeof DepositRequested>
+export type TransferCommand = Static<typeof TransferRequested>
+
+export const COMMAND_TYPES = {
+  'deposit.requested': 'deposit',
+  'withdrawal.requested': 'withdrawal',
+  'transfer.requested': 'transfer',
+} as const
+export type CommandType = keyof typeof COMMAND_TYPES
+
+export const OperationParams = Type.Object({ id: Uuid })
+
+export const OperationAccepted = Type.Object(
+  {
+    id: Uuid,
+    status: Type.Literal('accepted'),
+  },
+  { description: 'Recorded; applied through the command path. Poll the Location.' },
+)
+
+const OperationProblem = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    code: Type.String(),
+    detail: Type.String(),
+  },
+  { additionalProperties: true, description: 'Why the operation failed, as problem details' },
+)
+
+export const Operation = Type.Object(
+  {
+    id: Uuid,
+    type: Type.Union([Type.Literal('deposit'), Type.Literal('withdrawal'), Type.Literal('transfer')]),
+    status: Type.Union([Type.Literal('accepted'), Type.Literal('succeeded'), Type.Literal('failed')]),
+    transaction: Type.Union([LedgerTransaction, Type.Null()]),
+    problem: Type.Union([OperationProblem, Type.Null()]),
+    createdAt: Type.String({ format: 'date-time' }),
+    updatedAt: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'Operation' },
+)
+export type OperationView = Static<typeof Operation>
