@@ -72,7 +72,8 @@ export interface JsonLimits {
   maxStringLength: number
 }
 
-const metadataLimits: JsonLimits = {
+/** The bounds of `metadata`, also applied to commands that arrive without HTTP. */
+export const METADATA_LIMITS: JsonLimits = {
   maxBytes: INPUT_LIMITS.metadataBytes,
   maxDepth: INPUT_LIMITS.metadataDepth,
   maxKeys: INPUT_LIMITS.metadataKeys,
@@ -89,7 +90,7 @@ export const MetadataInput = Type.Record(Type.String(), Type.Unknown(), {
     `of at most ${INPUT_LIMITS.textLength} characters, no control characters`,
   maxProperties: INPUT_LIMITS.metadataKeys,
   propertyNames: { maxLength: INPUT_LIMITS.metadataKeyLength },
-  [JSON_LIMITS_KEYWORD]: metadataLimits,
+  [JSON_LIMITS_KEYWORD]: METADATA_LIMITS,
 })
 
 /** The keyword that marks a route's body schema as "this route takes no body". */

@@ -8,6 +8,8 @@ import { isDatabaseUnavailable } from '../db/unavailable.js'
 import { AppError, problemType } from '../errors.js'
 import type { CommandEnvelope, CommandHandler, CommandOutcome, EventBus } from '../events/bus.js'
 import { outboxEvent } from '../events/outbox.js'
+import { METADATA_LIMITS } from '../http/input.schemas.js'
+import { forbiddenCharacterIn, jsonLimitIssues } from '../http/input-checks.js'
 import type { IdempotentWriter } from '../ledger/group-commit.js'
 import { IdempotencyKeyInFlight, IdempotencyKeyReused } from '../ledger/idempotency.errors.js'
 import type { KeyClaim } from '../ledger/idempotency-keys.js'
@@ -160,6 +162,11 @@ export function createCommandHandler(deps: CommandHandlerDeps): CommandHandler {
         .map((issue) => `${issue.instancePath || '/'} ${issue.message}`)
       return dead(`invalid_body: ${issues.join('; ')}`)
     }
+    // A command holds to the bounds an HTTP body does (the HTTP edge checks them before its schema).
+    const character = forbiddenCharacterIn(body, 'body')
+    if (character) return dead(`forbidden_character: ${character.message}`)
+    const limits = jsonLimitIssues((body as { metadata?: unknown }).metadata, METADATA_LIMITS, '/metadata')
+    if (limits.length > 0) return dead(`limit_exceeded: ${limits.map((issue) => issue.message).join('; ')}`)
     if (!command.sender) return dead('unknown_sender: none')
 
     const resolved = await resolveOperation(command.sender, type, body)

@@ -221,6 +221,29 @@ describe('command handler', () => {
         command('refund.requested', { operationId: randomUUID(), walletId, amount: '1.00' }),
         /^unknown_command_type/,
       ],
+      // The bounds of an HTTP body hold for commands too.
+      [
+        command('deposit.requested', {
+          operationId: randomUUID(),
+          walletId,
+          amount: '1.00',
+          metadata: { note: 'r\u0000' },
+        }),
+        /^forbidden_character: body\/metadata\/note/,
+      ],
+      [
+        command('deposit.requested', {
+          operationId: randomUUID(),
+          walletId,
+          amount: '1.00',
+          metadata: {
+            note: 'x'.repeat(900),
+            big: 'y'.repeat(900),
+            more: Array.from({ length: 20 }, () => 'z'.repeat(900)),
+          },
+        }),
+        /^limit_exceeded: /,
+      ],
       [
         command(
           'deposit.requested',
