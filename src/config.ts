@@ -115,9 +115,9 @@ export const ConfigSchema = Type.Object({
   COMMAND_PREFETCH: Type.Integer({
     minimum: 1,
     maximum: 1000,
-    default: 16,
+    default: 64,
     description:
-      'Commands (coffer.commands) a worker process handles at once: the AMQP prefetch and the concurrency.',
+      'Commands (coffer.commands) a worker process handles at once: the AMQP prefetch and the concurrency (commands handled together share a group commit).',
   }),
   COMMAND_MAX_ATTEMPTS: Type.Integer({
     minimum: 1,
