@@ -19,6 +19,13 @@ declare module 'autocannon' {
     body?: string
     /** Called before each send; what it returns is sent. */
     setupRequest?: (request: RequestParams, context: Record<string, unknown>) => RequestParams
+    /** Called with each response; its body is read only when this is set. */
+    onResponse?: (
+      status: number,
+      body: string,
+      context: Record<string, unknown>,
+      headers: Record<string, string>,
+    ) => void
   }
 
   export interface Options {
@@ -31,6 +38,8 @@ declare module 'autocannon' {
     requests?: Request[]
     warmup?: { connections?: number; duration: number }
     excludeErrorStats?: boolean
+    /** Requests per second over all connections (a fixed offered load). */
+    overallRate?: number
   }
 
   export interface Histogram {

@@ -7,6 +7,8 @@ export const SCENARIO_NAMES = [
   'reads',
   'mixed',
   'history-deep',
+  'relay',
+  'operations',
 ] as const
 export type ScenarioName = (typeof SCENARIO_NAMES)[number]
 
@@ -24,6 +26,8 @@ export interface BenchOptions {
   pool: number
   pgbenchDuration: number
   databaseUrl: string
+  /** RabbitMQ for the relay and operations scenarios (a vhost of the run's own is made on it). */
+  amqpUrl: string
   keep: boolean
   profile: boolean
 }
@@ -43,6 +47,7 @@ const USAGE = `usage: npm run bench -- [options]
 
   BENCH_DATABASE_URL         server to create the bench databases on
                              (default postgres://postgres@127.0.0.1:5432/postgres)
+  BENCH_AMQP_URL             RabbitMQ for relay and operations (default amqp://guest:guest@127.0.0.1:5672)
 `
 
 export class UsageError extends Error {}
@@ -96,6 +101,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     pool: positiveInteger('pool', values.pool, 16),
     pgbenchDuration: positiveInteger('pgbench-duration', values['pgbench-duration'], Math.min(15, duration)),
     databaseUrl: env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
+    amqpUrl: env.BENCH_AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
     keep: values.keep,
     profile: values.profile,
   }

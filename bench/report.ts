@@ -51,6 +51,8 @@ export interface BenchReport {
     note?: string
   }
   scenarios: ScenarioResult[]
+  /** relay and operations, measured against a `coffer start` on RabbitMQ: the second table. */
+  events?: EventRow[]
   serveLog?: { file: string; errorLines: number }
   verify: { ok: boolean; output: string } | null
   failures: string[]
@@ -142,4 +144,47 @@ export function formatNotes(report: BenchReport): string {
     }
   }
   return notes.map((n) => `  ${n}`).join('\n')
+}
+
+/** One row of the events table (relay drain, relay lag, operations). */
+export interface EventRow {
+  name: string
+  status: 'measured' | 'not available'
+  note?: string
+  /** What `rate` counts, e.g. `events/s published`. */
+  unit: string
+  rate: number | null
+  /** The latency of the row: lag from commit to delivery, or 202 to succeeded. */
+  latencyMs: { p50: number | null; p99: number | null; max: number | null; samples: number } | null
+  goal: string
+  goalMet: boolean | null
+  /** Counts behind the figures. */
+  details: Record<string, unknown>
+}
+
+export function formatEventsTable(rows: EventRow[]): string {
+  const header = ['scenario', 'rate', 'unit', 'p50 ms', 'p99 ms', 'max ms', 'goal', 'met']
+  const cellsOf = (r: EventRow) =>
+    r.status === 'not available'
+      ? [r.name, 'not available', '', '', '', '', r.goal, '']
+      : [
+          r.name,
+          cell(r.rate),
+          r.unit,
+          cell(r.latencyMs?.p50, 1),
+          cell(r.latencyMs?.p99, 1),
+          cell(r.latencyMs?.max, 1),
+          r.goal,
+          r.goalMet === null ? '—' : r.goalMet ? 'yes' : 'no',
+        ]
+  const body = rows.map(cellsOf)
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)))
+  const left = new Set([0, 2, 6])
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (left.has(i) || c === 'not available' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd()
+  const notes = rows.filter((r) => r.note).map((r) => `  ${r.name}: ${r.note}`)
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line), ...notes].join('\n')
 }

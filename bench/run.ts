@@ -14,11 +14,19 @@ import {
   redactUrl,
   serverVersion,
 } from './database.js'
+import { openBroker, outboxBacklog, percentile, tapEvents, waitForDrain } from './events.js'
 import { type BenchOptions, parseOptions, type ScenarioName, UsageError, usage } from './options.js'
 import { type PgbenchFigure, pgbenchAvailable, preparePgbenchDatabase, runPgbench } from './pgbench.js'
 import { formatProfileSummary, type ProfileSummary, summarizeProfileFile } from './profile.js'
-import { type BenchReport, formatNotes, formatTable, type ScenarioResult } from './report.js'
-import { type BenchTarget, SCENARIOS } from './scenarios.js'
+import {
+  type BenchReport,
+  type EventRow,
+  formatEventsTable,
+  formatNotes,
+  formatTable,
+  type ScenarioResult,
+} from './report.js'
+import { type BenchTarget, deposit, EVENT_SCENARIOS, SCENARIOS, transfer } from './scenarios.js'
 import {
   createServiceKey,
   type DeepWallet,
@@ -111,7 +119,7 @@ async function main(): Promise<number> {
       platform: `${os.type()} ${os.release()}`,
       loadAverageAtStart: os.loadavg().map((n) => Math.round(n * 100) / 100),
     },
-    options: { ...options, databaseUrl: redactUrl(options.databaseUrl) },
+    options: { ...options, databaseUrl: redactUrl(options.databaseUrl), amqpUrl: redactUrl(options.amqpUrl) },
     seed: {},
     pgbench: { available: false, note: 'not run: no write scenario' },
     scenarios: [],
@@ -204,6 +212,7 @@ async function main(): Promise<number> {
 
   for (const name of options.scenarios) {
     if (aborter.signal.aborted) break
+    if (EVENT_SCENARIOS.includes(name)) continue
     const result = await measureScenario(name, options, served, auth, target, report.pgbench, benchUrl)
     report.scenarios.push(result)
     if (result.status === 'measured') {
@@ -238,6 +247,11 @@ async function main(): Promise<number> {
     }
   }
 
+  const eventScenarios = options.scenarios.filter((s) => EVENT_SCENARIOS.includes(s))
+  if (eventScenarios.length > 0 && !aborter.signal.aborted) {
+    report.events = await measureEvents(eventScenarios, options, benchUrl, auth, target, stamp, failures)
+  }
+
   log('coffer verify on the bench database')
   const verified = await runCoffer(['verify'], cofferEnv(benchUrl), aborter.signal)
   report.verify = { ok: verified.code === 0, output: verified.output.trim() }
@@ -255,6 +269,7 @@ async function main(): Promise<number> {
       `${options.connections} connections, ${options.duration} s per scenario, ${options.wallets} wallets\n\n`,
   )
   process.stdout.write(`${formatTable(report)}\n`)
+  if (report.events) process.stdout.write(`\n${formatEventsTable(report.events)}\n`)
   const notes = formatNotes(report)
   if (notes) process.stdout.write(`\n${notes}\n`)
   process.stdout.write(
@@ -468,6 +483,299 @@ async function measureScenario(
       `non-2xx ${result.non2xx}, errors ${result.errors}`,
   )
   return measured
+}
+
+/** Offered rates and goals of issue 11 for the event scenarios. */
+const RELAY_OFFERED_TRANSFERS = 1000
+const OPERATIONS_OFFERED = 500
+const RELAY_GOAL_EVENTS = 5000
+const RELAY_GOAL_LAG_MS = 1000
+const OPERATIONS_GOAL_MS = 100
+/** How long the backlog may take to drain, and operations to finish, before the bench gives up. */
+const DRAIN_TIMEOUT_MS = 60_000
+const SETTLE_TIMEOUT_MS = 15_000
+
+function notAvailable(names: ScenarioName[], note: string): EventRow[] {
+  const rows: EventRow[] = []
+  if (names.includes('relay')) {
+    rows.push(
+      {
+        name: 'relay',
+        status: 'not available',
+        note,
+        unit: '',
+        rate: null,
+        latencyMs: null,
+        goal: `≥ ${RELAY_GOAL_EVENTS.toLocaleString('en-US')} events/s`,
+        goalMet: null,
+        details: {},
+      },
+      {
+        name: 'relay-lag',
+        status: 'not available',
+        note,
+        unit: '',
+        rate: null,
+        latencyMs: null,
+        goal: `p99 ≤ ${RELAY_GOAL_LAG_MS.toLocaleString('en-US')} ms at ${RELAY_OFFERED_TRANSFERS.toLocaleString('en-US')} transfers/s`,
+        goalMet: null,
+        details: {},
+      },
+    )
+  }
+  if (names.includes('operations'))
+    rows.push({
+      name: 'operations',
+      status: 'not available',
+      note,
+      unit: '',
+      rate: null,
+      latencyMs: null,
+      goal: `p99 ≤ ${OPERATIONS_GOAL_MS} ms at ${OPERATIONS_OFFERED} ops/s`,
+      goalMet: null,
+      details: {},
+    })
+  return rows
+}
+
+const latencyOf = (values: number[]) => ({
+  p50: percentile(values, 50),
+  p99: percentile(values, 99),
+  max: values.length === 0 ? null : Math.max(...values),
+  samples: values.length,
+})
+
+/**
+ * relay and operations: a `coffer start` (API and worker in one process) on PostgreSQL and
+ * RabbitMQ (a vhost of the run's own), after `coffer serve` has stopped. The relay first drains
+ * the outbox the HTTP scenarios and the funding left (events/s published with confirms, counted
+ * by the bench's own queue bound to `#` on coffer.events); then transfers at a fixed offered
+ * 1,000/s (lag: delivery time minus the event's occurredAt); then deposits through
+ * POST /operations at a fixed offered 500/s (each 202's time to its operation.succeeded event).
+ */
+async function measureEvents(
+  names: ScenarioName[],
+  options: BenchOptions,
+  benchUrl: string,
+  auth: Record<string, string>,
+  target: BenchTarget,
+  stamp: { file: string; database: string },
+  failures: string[],
+): Promise<EventRow[]> {
+  const broker = await openBroker(options.amqpUrl, stamp.database)
+  if ('unavailable' in broker) {
+    log(`relay, operations: not available: ${broker.unavailable}`)
+    return notAvailable(names, broker.unavailable)
+  }
+  let removed = false
+  const removeVhost = async () => {
+    if (removed) return
+    removed = true
+    await broker.remove()
+  }
+  undo.push({ name: `delete vhost ${broker.vhost}`, run: removeVhost })
+  const tap = await tapEvents(broker.url)
+  let tapOpen = true
+  const closeTap = async () => {
+    if (!tapOpen) return
+    tapOpen = false
+    await tap.close()
+  }
+  undo.push({ name: 'close the event tap', run: closeTap })
+  const backlog = await outboxBacklog(benchUrl)
+  const logFile = path.join(RESULTS_DIR, `${stamp.file}.start.log`)
+  const started = await serveCoffer({
+    databaseUrl: benchUrl,
+    poolSize: options.pool,
+    logFile,
+    command: 'start',
+    env: { AMQP_URL: broker.url },
+  })
+  undo.push({ name: 'stop coffer start', run: () => started.stop() })
+  log(`coffer start (pid ${started.pid}) on RabbitMQ vhost ${broker.vhost}, ${backlog} events in the outbox`)
+  const rows: EventRow[] = []
+
+  // The backlog, drained by the relay: always, so the later phases' events are not queued behind it.
+  const drained = await waitForDrain(benchUrl, tap, backlog, Math.max(DRAIN_TIMEOUT_MS, backlog))
+  const first = tap.since(0).slice(0, backlog)
+  const drainSeconds = first.length > 1 ? (first.at(-1)!.receivedAt - first[0]!.receivedAt) / 1000 : null
+  const eventsPerSecond = drainSeconds ? (first.length - 1) / drainSeconds : null
+  log(
+    `relay: ${first.length} of ${backlog} events delivered` +
+      (eventsPerSecond ? `, ${Math.round(eventsPerSecond)} events/s` : '') +
+      (drained ? '' : ' (not drained in time)'),
+  )
+  if (names.includes('relay')) {
+    rows.push({
+      name: 'relay',
+      status: 'measured',
+      unit: 'events/s published (backlog drain)',
+      rate: eventsPerSecond,
+      latencyMs: null,
+      goal: `≥ ${RELAY_GOAL_EVENTS.toLocaleString('en-US')} events/s`,
+      goalMet: eventsPerSecond === null ? null : eventsPerSecond >= RELAY_GOAL_EVENTS,
+      details: { backlog, delivered: first.length, drainSeconds, drained },
+      ...(drained ? {} : { note: `the outbox was not drained within the timeout` }),
+      ...(backlog < 5000 && drained
+        ? { note: `only ${backlog} events in the backlog: a short drain, a rough rate` }
+        : {}),
+    })
+    if (!drained) failures.push('relay: the outbox backlog did not drain')
+  }
+
+  const fixedRate = async (
+    rate: number,
+    requests: Parameters<typeof autocannon>[0]['requests'],
+    duration: number,
+  ) => {
+    const load = autocannon({
+      url: started.url,
+      connections: options.connections,
+      duration,
+      overallRate: rate,
+      headers: auth,
+      requests,
+    })
+    currentLoad = load
+    try {
+      return await load
+    } finally {
+      currentLoad = null
+    }
+  }
+  const serverErrors = (result: Awaited<ReturnType<typeof fixedRate>>) =>
+    Object.entries(result.statusCodeStats).reduce(
+      (n, [code, s]) => (code.startsWith('5') ? n + s.count : n),
+      0,
+    )
+
+  if (names.includes('relay') && !aborter.signal.aborted) {
+    const transfers = [{ setupRequest: (request: RequestParams) => transfer(request, target.wallets) }]
+    log(`relay-lag: transfers at a fixed ${RELAY_OFFERED_TRANSFERS}/s, lag from commit to delivery`)
+    if (options.warmup > 0) await fixedRate(RELAY_OFFERED_TRANSFERS, transfers, options.warmup)
+    await waitForDrain(benchUrl, tap, 0, SETTLE_TIMEOUT_MS)
+    const from = tap.count()
+    const result = await fixedRate(RELAY_OFFERED_TRANSFERS, transfers, options.duration)
+    const settled = await waitForDrain(benchUrl, tap, from + result['2xx'], SETTLE_TIMEOUT_MS)
+    const lags = tap
+      .since(from)
+      .filter((d) => d.type === 'transaction.posted' && Number.isFinite(d.occurredAt))
+      .map((d) => Math.max(0, d.receivedAt - d.occurredAt))
+    const latency = latencyOf(lags)
+    const ok = result['2xx'] / result.duration
+    rows.push({
+      name: 'relay-lag',
+      status: 'measured',
+      unit: `transfers/s 2xx (offered ${RELAY_OFFERED_TRANSFERS.toLocaleString('en-US')}), lag ms`,
+      rate: ok,
+      latencyMs: latency,
+      goal: `p99 ≤ ${RELAY_GOAL_LAG_MS.toLocaleString('en-US')} ms at ${RELAY_OFFERED_TRANSFERS.toLocaleString('en-US')} transfers/s`,
+      goalMet:
+        latency.p99 === null
+          ? null
+          : latency.p99 <= RELAY_GOAL_LAG_MS && ok >= 0.95 * RELAY_OFFERED_TRANSFERS,
+      details: {
+        offeredPerSecond: RELAY_OFFERED_TRANSFERS,
+        requests: result.requests.total,
+        ok: result['2xx'],
+        non2xx: result.non2xx,
+        errors: result.errors + result.timeouts,
+        httpLatencyMs: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
+        eventsDelivered: lags.length,
+        settled,
+      },
+      ...(settled ? {} : { note: 'not every event was delivered within 15 s of the end of the load' }),
+    })
+    log(`relay-lag: ${Math.round(ok)} transfers/s, lag p50 ${latency.p50} ms, p99 ${latency.p99} ms`)
+    if (result['2xx'] === 0) failures.push('relay-lag: no successful response')
+    if (serverErrors(result) > 0) failures.push(`relay-lag: ${serverErrors(result)} responses were 5xx`)
+  }
+
+  if (names.includes('operations') && !aborter.signal.aborted) {
+    const accepted = new Map<string, number>()
+    let recording = false
+    const operations = [
+      {
+        setupRequest: (request: RequestParams) => deposit(request, target.wallets),
+        onResponse: (status: number, body: string) => {
+          if (status !== 202 || !recording) return
+          const at = Date.now()
+          try {
+            accepted.set((JSON.parse(body) as { id: string }).id, at)
+          } catch {
+            // counted as a 202 without an id: unmatched
+          }
+        },
+      },
+    ]
+    log(`operations: async deposits at a fixed ${OPERATIONS_OFFERED}/s, 202 to operation.succeeded`)
+    if (options.warmup > 0) await fixedRate(OPERATIONS_OFFERED, operations, options.warmup)
+    await waitForDrain(benchUrl, tap, 0, SETTLE_TIMEOUT_MS)
+    recording = true
+    const result = await fixedRate(OPERATIONS_OFFERED, operations, options.duration)
+    recording = false
+    const deadline = Date.now() + SETTLE_TIMEOUT_MS
+    const done = () => [...accepted.keys()].every((id) => tap.outcomes.has(id))
+    while (!done() && Date.now() < deadline) await sleep(100)
+    const times: number[] = []
+    let failed = 0
+    let unmatched = 0
+    for (const [id, at] of accepted) {
+      const outcome = tap.outcomes.get(id)
+      if (!outcome) unmatched += 1
+      else if (outcome.status === 'failed') failed += 1
+      else times.push(Math.max(0, outcome.receivedAt - at))
+    }
+    const latency = latencyOf(times)
+    const acceptedPerSecond = (result.statusCodeStats['202']?.count ?? 0) / result.duration
+    rows.push({
+      name: 'operations',
+      status: 'measured',
+      unit: `202/s (offered ${OPERATIONS_OFFERED}), 202 to succeeded ms`,
+      rate: acceptedPerSecond,
+      latencyMs: latency,
+      goal: `p99 ≤ ${OPERATIONS_GOAL_MS} ms at ${OPERATIONS_OFFERED} ops/s`,
+      goalMet:
+        latency.p99 === null
+          ? null
+          : latency.p99 <= OPERATIONS_GOAL_MS &&
+            acceptedPerSecond >= 0.95 * OPERATIONS_OFFERED &&
+            failed === 0 &&
+            unmatched === 0,
+      details: {
+        offeredPerSecond: OPERATIONS_OFFERED,
+        requests: result.requests.total,
+        accepted: accepted.size,
+        succeeded: times.length,
+        failed,
+        unmatched,
+        non2xx: result.non2xx,
+        errors: result.errors + result.timeouts,
+        statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([c, s]) => [c, s.count])),
+        httpLatencyMs: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
+      },
+      ...(failed + unmatched > 0
+        ? { note: `${failed} operation.failed, ${unmatched} without an outcome within 15 s` }
+        : {}),
+    })
+    log(
+      `operations: ${Math.round(acceptedPerSecond)} accepted/s, 202 to succeeded p50 ${latency.p50} ms, p99 ${latency.p99} ms` +
+        (failed + unmatched > 0 ? `, ${failed} failed, ${unmatched} unmatched` : ''),
+    )
+    if (accepted.size === 0) failures.push('operations: no 202 Accepted')
+    if (serverErrors(result) > 0) failures.push(`operations: ${serverErrors(result)} responses were 5xx`)
+  }
+
+  await sleep(DRAIN_MS)
+  await started.stop()
+  const startErrors = await errorLines(logFile)
+  if (startErrors > 0)
+    log(`the start log has ${startErrors} error lines: ${path.relative(REPO_ROOT, logFile)}`)
+  for (const row of rows)
+    row.details.startLog = { file: path.relative(REPO_ROOT, logFile), errorLines: startErrors }
+  await closeTap()
+  await removeVhost()
+  return rows
 }
 
 let exitCode = 1

@@ -56,8 +56,19 @@ function get(request: RequestParams, path: string): RequestParams {
   return { method: 'GET', path, headers }
 }
 
-const transfer = (request: RequestParams, from: string, to: string) =>
+const transferBetween = (request: RequestParams, from: string, to: string) =>
   post(request, `${API}/transfers`, { fromWalletId: from, toWalletId: to, amount: randomAmount() })
+
+/** A transfer between a random pair: the relay-lag load. */
+export const transfer = (request: RequestParams, wallets: readonly string[]) =>
+  transferBetween(request, ...randomPair(wallets))
+
+/** An asynchronous deposit into a random wallet: the operations load. */
+export const deposit = (request: RequestParams, wallets: readonly string[]) =>
+  post(request, `${API}/operations`, { type: 'deposit', walletId: pick(wallets), amount: randomAmount() })
+
+/** Measured against `coffer start` on RabbitMQ (bench/events.ts), not by the HTTP loop. */
+export const EVENT_SCENARIOS: readonly ScenarioName[] = ['relay', 'operations']
 
 const purchase = (request: RequestParams, target: BenchTarget) =>
   post(request, `${API}/purchases`, {
@@ -71,12 +82,23 @@ const readWallet = (request: RequestParams, walletId: string) => get(request, `$
 const readHistory = (request: RequestParams, walletId: string) =>
   get(request, `${API}/wallets/${walletId}/transactions`)
 
+const eventScenario = (name: ScenarioName, description: string): Scenario => ({
+  name,
+  description,
+  pgbench: null,
+  requests: () => {
+    throw new Error(`${name} is measured by measureEvents, not by autocannon's loop`)
+  },
+})
+
 export const SCENARIOS: Record<ScenarioName, Scenario> = {
   transfers: {
     name: 'transfers',
     description: 'transfers between random distinct pairs of funded wallets',
     pgbench: 'random',
-    requests: (target) => [{ setupRequest: (request) => transfer(request, ...randomPair(target.wallets)) }],
+    requests: (target) => [
+      { setupRequest: (request) => transferBetween(request, ...randomPair(target.wallets)) },
+    ],
   },
   'hot-wallet': {
     name: 'hot-wallet',
@@ -84,7 +106,7 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
     pgbench: 'hot',
     requests: (target) => {
       const others = target.wallets.filter((id) => id !== target.hotWallet)
-      return [{ setupRequest: (request) => transfer(request, pick(others), target.hotWallet) }]
+      return [{ setupRequest: (request) => transferBetween(request, pick(others), target.hotWallet) }]
     },
   },
   'hot-merchant': {
@@ -112,7 +134,7 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
       {
         setupRequest: (request) => {
           const draw = randomInt(10)
-          if (draw < 2) return transfer(request, ...randomPair(target.wallets))
+          if (draw < 2) return transferBetween(request, ...randomPair(target.wallets))
           if (draw < 6) return readWallet(request, pick(target.wallets))
           return readHistory(request, pick(target.wallets))
         },
@@ -132,4 +154,9 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
       ]
     },
   },
+  relay: eventScenario('relay', 'outbox published to RabbitMQ: backlog drain, and lag at 1,000 transfers/s'),
+  operations: eventScenario(
+    'operations',
+    'async deposits (POST /operations) at 500/s: 202 to operation.succeeded',
+  ),
 }

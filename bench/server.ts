@@ -92,16 +92,22 @@ export async function serveCoffer(options: {
   poolSize: number
   logFile: string
   nodeFlags?: string[]
+  /** `serve` (the default) or `start` (API and worker in one process). */
+  command?: 'serve' | 'start'
+  /** More environment, e.g. AMQP_URL. */
+  env?: Record<string, string>
 }): Promise<ServedCoffer> {
+  const command = options.command ?? 'serve'
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const log = createWriteStream(options.logFile, { flags: 'a' })
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), CLI, 'serve'], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), CLI, command], {
     cwd: REPO_ROOT,
     env: cofferEnv(options.databaseUrl, {
       PORT: String(port),
       HOST: '127.0.0.1',
       DATABASE_POOL_SIZE: String(options.poolSize),
+      ...options.env,
     }),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -134,8 +140,8 @@ export async function serveCoffer(options: {
   const tail = (await readFile(options.logFile, 'utf8').catch(() => '')).split('\n').slice(-20).join('\n')
   throw new Error(
     ended
-      ? `coffer serve exited before it was ready (${JSON.stringify(ended)}):\n${tail}`
-      : `coffer serve was not ready within ${READY_TIMEOUT_MS / 1000} s:\n${tail}`,
+      ? `coffer ${command} exited before it was ready (${JSON.stringify(ended)}):\n${tail}`
+      : `coffer ${command} was not ready within ${READY_TIMEOUT_MS / 1000} s:\n${tail}`,
   )
 }
 
