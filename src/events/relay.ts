@@ -60,6 +60,16 @@ export interface RelayOptions {
 /** The last batch of each database's relays in this process (`this-process` leadership). */
 const turnstiles = new WeakMap<Db, Promise<void>>()
 
+/** The oldest unpublished rows, in the order they must be published. */
+async function unpublishedRows(db: Db | Trx, limit: number): Promise<OutboxRow[]> {
+  const { rows } = await sql<OutboxRow>`
+    select id, type, aggregate_type, aggregate_id, payload, created_at
+    from outbox where published_at is null
+    order by seq limit ${limit}
+  `.execute(db)
+  return rows
+}
+
 async function markPublished(db: Db | Trx, rows: OutboxRow[]): Promise<void> {
   await sql`
     update outbox set published_at = statement_timestamp()
@@ -122,11 +132,7 @@ export class OutboxRelay {
         select pg_try_advisory_xact_lock(hashtextextended(${RELAY_LOCK_NAME}, 0)) as leader
       `.execute(trx)
       if (!lock[0]?.leader) return 0
-      const { rows } = await sql<OutboxRow>`
-        select id, type, aggregate_type, aggregate_id, payload, created_at
-        from outbox where published_at is null
-        order by seq limit ${batchSize}
-      `.execute(trx)
+      const rows = await unpublishedRows(trx, batchSize)
       if (rows.length === 0) return 0
       await this.publish(rows)
       await markPublished(trx, rows)
@@ -137,11 +143,7 @@ export class OutboxRelay {
   /** A batch when no other process can relay: read, publish, mark, with no transaction open. */
   private async publishBatchAlone(): Promise<number> {
     const { db, batchSize } = this.options
-    const { rows } = await sql<OutboxRow>`
-      select id, type, aggregate_type, aggregate_id, payload, created_at
-      from outbox where published_at is null
-      order by seq limit ${batchSize}
-    `.execute(db)
+    const rows = await unpublishedRows(db, batchSize)
     if (rows.length === 0) return 0
     await this.publish(rows)
     await markPublished(db, rows)

@@ -16,40 +16,30 @@ export interface NewOperation {
   request: Record<string, unknown>
 }
 
-export async function insertOperation(db: Queryable, operation: NewOperation): Promise<void> {
+function operationValues(operation: NewOperation) {
   const now = new Date()
-  await db
-    .insertInto('operations')
-    .values({
-      id: operation.id,
-      sender: operation.sender,
-      operation_key: operation.operationKey,
-      type: operation.type,
-      owner_user_id: operation.ownerUserId,
-      principal: JSON.stringify(operation.principal),
-      request: JSON.stringify(operation.request),
-      created_at: now,
-      updated_at: now,
-    })
-    .execute()
+  return {
+    id: operation.id,
+    sender: operation.sender,
+    operation_key: operation.operationKey,
+    type: operation.type,
+    owner_user_id: operation.ownerUserId,
+    principal: JSON.stringify(operation.principal),
+    request: JSON.stringify(operation.request),
+    created_at: now,
+    updated_at: now,
+  }
+}
+
+export async function insertOperation(db: Queryable, operation: NewOperation): Promise<void> {
+  await db.insertInto('operations').values(operationValues(operation)).execute()
 }
 
 /** Records a command's operation once; a redelivery finds the row it recorded the first time. */
 export async function insertOperationOnce(db: Queryable, operation: NewOperation): Promise<OperationRow> {
-  const now = new Date()
   await db
     .insertInto('operations')
-    .values({
-      id: operation.id,
-      sender: operation.sender,
-      operation_key: operation.operationKey,
-      type: operation.type,
-      owner_user_id: operation.ownerUserId,
-      principal: JSON.stringify(operation.principal),
-      request: JSON.stringify(operation.request),
-      created_at: now,
-      updated_at: now,
-    })
+    .values(operationValues(operation))
     .onConflict((oc) => oc.columns(['sender', 'operation_key']).doNothing())
     .execute()
   const row = await findBySenderKey(db, operation.sender, operation.operationKey)
