@@ -229,6 +229,60 @@ export const ConfigSchema = Type.Object({
         "Services allowed to send commands on coffer.commands, comma-separated names as the broker authenticates them (AMQP user_id); each applies as a service principal, its operationIds scoped to it. Unset: only Coffer's own operations.",
     }),
   ),
+  WEBHOOK_ALLOW_LOCALHOST: Type.Boolean({
+    default: false,
+    description:
+      'Development only: also accept webhook URLs http://localhost and http://127.0.0.1 (any port), and deliver to them. Off: https only, and never to a loopback, private, link-local or metadata address.',
+  }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 60_000,
+    default: 10_000,
+    description: 'How long one webhook delivery attempt may take (connect, send, response), in milliseconds.',
+  }),
+  WEBHOOK_RETRY_DELAYS_MS: Type.String({
+    pattern: '^[1-9][0-9]{0,8}(,[1-9][0-9]{0,8})*$',
+    default: '5000,30000,120000,600000,1800000,3600000,7200000,14400000,28800000,28800000',
+    description:
+      'Backoff before each retry of a failed webhook delivery, comma-separated milliseconds, each with up to 20 % jitter; after the last the delivery has failed (the default spans about 24 h).',
+  }),
+  WEBHOOK_DISABLE_AFTER_FAILURES: Type.Integer({
+    minimum: 1,
+    default: 5,
+    description:
+      'Consecutive failed deliveries (each after all its retries) after which a subscription is disabled and the event webhook.disabled published.',
+  }),
+  WEBHOOK_SECRET_GRACE_HOURS: Type.Integer({
+    minimum: 0,
+    maximum: 720,
+    default: 24,
+    description:
+      'After a webhook secret is rotated, how long deliveries are also signed with the previous one (unless the rotation names its own grace).',
+  }),
+  WEBHOOK_CONCURRENCY: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 32,
+    description: 'Webhook requests a worker process has in flight at once, across subscriptions.',
+  }),
+  BALANCE_CACHE: Type.Union([Type.Literal('auto'), Type.Literal('redis'), Type.Literal('memory'), Type.Literal('off')], {
+    default: 'auto',
+    description:
+      'Where GET /wallets/{id} and /wallets/{id}/balance read a wallet from first: redis (needs REDIS_URL), memory (one process: the embedded shape), off, or auto (redis with REDIS_URL, else memory with the embedded database, else off).',
+  }),
+  BALANCE_CACHE_TTL_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 86_400,
+    default: 60,
+    description: 'How long a cached wallet is kept after it was last written, in seconds.',
+  }),
+  BALANCE_CACHE_TIMEOUT_MS: Type.Integer({
+    minimum: 1,
+    maximum: 10_000,
+    default: 50,
+    description:
+      'How long a read or write of the Redis balance cache may take before the read goes to the database instead, in milliseconds.',
+  }),
 })
 
 /** Settings that mean something only together: one set without the others is a mistake. */

@@ -58,7 +58,8 @@ export interface EventBus {
   /**
    * Delivers events whose type matches one of `patterns` (AMQP topic syntax: `*` one word, `#`
    * any) to `handler`, at least once, in publish order. `name` names a durable queue on the
-   * broker, so a subscriber that restarts misses nothing.
+   * broker, so a subscriber that restarts misses nothing; processes subscribing under the same
+   * name share it, one of them consuming at a time (the others take over if it goes away).
    */
   subscribe(name: string, patterns: string[], handler: EventHandler): Promise<Subscription>
   /** Sends a command (tests, the async operations API); `replyTo`/`correlationId` optional. */

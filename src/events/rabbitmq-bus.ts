@@ -402,7 +402,9 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ev
       const consumer = connection.createConsumer(
         {
           queue,
-          queueOptions: { durable: true, arguments: QUORUM },
+          // One consumer at a time across processes (the others wait as standbys): with two
+          // workers subscribed under one name, round-robin would break publish order.
+          queueOptions: { durable: true, arguments: { ...QUORUM, 'x-single-active-consumer': true } },
           exchanges: [eventsExchange],
           queueBindings: patterns.map((routingKey) => ({ exchange: EVENTS_EXCHANGE, queue, routingKey })),
           qos: { prefetchCount: 64 },
