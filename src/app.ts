@@ -27,6 +27,7 @@ import { operationRoutes } from './operations/operations.routes.js'
 import { DepositRequested, TransferRequested, WithdrawalRequested } from './operations/operations.schemas.js'
 import { paymentRoutes } from './payments/payments.routes.js'
 import { walletRoutes } from './wallets/wallets.routes.js'
+import { webhookRoutes } from './webhooks/webhooks.routes.js'
 
 /** The commands of `coffer.commands` with their bodies, for /asyncapi.json. */
 const COMMAND_BODIES = {
@@ -115,5 +116,6 @@ export async function buildApp(container: Container): Promise<App> {
   await app.register(async (scope) => currencyRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => fxRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => operationRoutes(scope, container), { prefix: '/api/v1' })
+  await app.register(async (scope) => webhookRoutes(scope, container), { prefix: '/api/v1' })
   return app
 }

@@ -23,6 +23,13 @@ import { OperationsService } from './operations/operations.service.js'
 import { PaymentsService } from './payments/payments.service.js'
 import { HistoryCursors } from './wallets/history-cursor.js'
 import { WalletsService } from './wallets/wallets.service.js'
+import { checkWebhookUrl } from './webhooks/destination-policy.js'
+import { EventPartiesResolver } from './webhooks/event-parties.js'
+import { createWebhookSender } from './webhooks/sender.js'
+import type { WebhookSender } from './webhooks/sender-types.js'
+import { newWebhookSecret } from './webhooks/signing.js'
+import { walletOwner } from './webhooks/webhooks.repository.js'
+import { WebhooksService } from './webhooks/webhooks.service.js'
 
 /**
  * Everything a process shares: configuration, logger, storage, and the services built on them.
@@ -62,6 +69,12 @@ export interface Container {
   operations: OperationsService
   /** Applies deposit/withdrawal/transfer commands; the worker consumes `coffer.commands` with it. */
   commandHandler: CommandHandler
+  /** Webhook subscriptions, their delivery log and replays (the deliveries are the worker's). */
+  webhooks: WebhooksService
+  /** Makes one signed webhook request; the dispatcher (src/worker/webhooks.ts) uses it. */
+  webhookSender: WebhookSender
+  /** Which wallets and users an event concerns, for the webhook filters (caches owners). */
+  webhookParties: EventPartiesResolver
   close(): Promise<void>
 }
 
@@ -217,6 +230,17 @@ export async function createContainer(
     senders: config.COMMAND_SENDERS?.split(',') ?? [],
     refusalOf: moneyProblem,
   })
+  const webhookPolicy = { allowLocalhost: config.WEBHOOK_ALLOW_LOCALHOST }
+  const webhookSender = createWebhookSender({ policy: webhookPolicy, timeoutMs: config.WEBHOOK_TIMEOUT_MS })
+  const webhookParties = new EventPartiesResolver((walletId) => walletOwner(database.db, walletId))
+  const webhooks = new WebhooksService({
+    db: database.db,
+    logger,
+    checkUrl: (url) => checkWebhookUrl(url, webhookPolicy),
+    newSecret: newWebhookSecret,
+    secretGraceHours: config.WEBHOOK_SECRET_GRACE_HOURS,
+    parties: webhookParties,
+  })
 
   return {
     config,
@@ -237,8 +261,12 @@ export async function createContainer(
     relay,
     operations,
     commandHandler,
+    webhooks,
+    webhookSender,
+    webhookParties,
     close: async () => {
       await bus.close()
+      await webhookSender.close()
       await redis?.quit().catch(() => redis.disconnect())
       await database.close()
     },

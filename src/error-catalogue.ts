@@ -18,6 +18,7 @@ import * as operationsErrors from './operations/operations.errors.js'
 import * as paginationErrors from './pagination.errors.js'
 import * as paymentsErrors from './payments/payments.errors.js'
 import * as walletsErrors from './wallets/wallets.errors.js'
+import * as webhooksErrors from './webhooks/webhooks.errors.js'
 
 const ERROR_MODULES: readonly object[] = [
   authErrors,
@@ -33,6 +34,7 @@ const ERROR_MODULES: readonly object[] = [
   paginationErrors,
   paymentsErrors,
   walletsErrors,
+  webhooksErrors,
 ]
 
 function isDefinedError(value: unknown): value is DefinedError<unknown> {

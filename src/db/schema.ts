@@ -8,6 +8,7 @@ import type { FxTables } from '../fx/fx.tables.js'
 import type { LedgerTables } from '../ledger/ledger.tables.js'
 import type { OperationsTables } from '../operations/operations.tables.js'
 import type { WalletsTables } from '../wallets/wallets.tables.js'
+import type { WebhooksTables } from '../webhooks/webhooks.tables.js'
 
 export interface Database
   extends AuthTables,
@@ -15,4 +16,5 @@ export interface Database
     CurrenciesTables,
     FxTables,
     WalletsTables,
-    OperationsTables {}
+    OperationsTables,
+    WebhooksTables {}

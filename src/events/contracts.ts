@@ -86,9 +86,25 @@ const Problem = Type.Object({
   status: Type.Optional(Type.Integer()),
 })
 
+/** A webhook subscription after the change; never its secret. */
+const WebhookSubscription = Type.Object({
+  id: Uuid,
+  ownerId: Type.String({ description: 'The API key (service) or user (admin) that created it' }),
+  url: Type.String(),
+  eventTypes: Type.Array(Type.String(), { description: 'Types or topic patterns; empty = every type' }),
+  walletId: Type.Union([Uuid, Type.Null()]),
+  userId: Type.Union([Uuid, Type.Null()]),
+  description: NullableString,
+  status: Type.Union([Type.Literal('enabled'), Type.Literal('disabled')]),
+  consecutiveFailures: Type.Integer({ minimum: 0 }),
+  disabledReason: NullableString,
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+})
+
 interface Contract {
   version: number
-  aggregate: 'wallet' | 'transaction' | 'hold' | 'operation'
+  aggregate: 'wallet' | 'transaction' | 'hold' | 'operation' | 'webhook'
   summary: string
   data: TSchema
 }
@@ -214,6 +230,31 @@ export const EVENT_CONTRACTS = {
       status: Type.Literal('failed'),
       problem: Problem,
     }),
+  },
+  'webhook.created': {
+    version: 1,
+    aggregate: 'webhook',
+    summary: 'A webhook subscription was created',
+    data: WebhookSubscription,
+  },
+  'webhook.updated': {
+    version: 1,
+    aggregate: 'webhook',
+    summary: 'A webhook subscription was changed (URL, filters, enabled, secret rotated)',
+    data: WebhookSubscription,
+  },
+  'webhook.deleted': {
+    version: 1,
+    aggregate: 'webhook',
+    summary: 'A webhook subscription was deleted; its pending deliveries were cancelled',
+    data: WebhookSubscription,
+  },
+  'webhook.disabled': {
+    version: 1,
+    aggregate: 'webhook',
+    summary:
+      'A webhook subscription was disabled after consecutiveFailures failed deliveries; disabledReason says why',
+    data: WebhookSubscription,
   },
 } satisfies Record<string, Contract>
 

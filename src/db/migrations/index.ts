@@ -8,6 +8,7 @@ import * as m0006 from './0006_system_account_references.js'
 import * as m0007 from './0007_history_cursor_keys.js'
 import * as m0008 from './0008_operations.js'
 import * as m0009 from './0009_outbox_sequence.js'
+import * as m0010 from './0010_webhooks.js'
 
 /**
  * Forward-only, in order. Listed here rather than read from disk so the same set runs from
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '0007_history_cursor_keys': m0007,
   '0008_operations': m0008,
   '0009_outbox_sequence': m0009,
+  '0010_webhooks': m0010,
 }
