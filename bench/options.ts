@@ -28,6 +28,8 @@ export interface BenchOptions {
   databaseUrl: string
   /** RabbitMQ for the relay and operations scenarios (a vhost of the run's own is made on it). */
   amqpUrl: string
+  /** Redis for the second run of `reads`, with the balance cache on (keys under a run-specific prefix). */
+  redisUrl: string
   keep: boolean
   profile: boolean
 }
@@ -48,6 +50,7 @@ const USAGE = `usage: npm run bench -- [options]
   BENCH_DATABASE_URL         server to create the bench databases on
                              (default postgres://postgres@127.0.0.1:5432/postgres)
   BENCH_AMQP_URL             RabbitMQ for relay and operations (default amqp://guest:guest@127.0.0.1:5672)
+  BENCH_REDIS_URL            Redis of the reads scenario's cached run (default redis://127.0.0.1:6379)
 `
 
 export class UsageError extends Error {}
@@ -102,6 +105,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     pgbenchDuration: positiveInteger('pgbench-duration', values['pgbench-duration'], Math.min(15, duration)),
     databaseUrl: env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
     amqpUrl: env.BENCH_AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
+    redisUrl: env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379',
     keep: values.keep,
     profile: values.profile,
   }

@@ -53,6 +53,14 @@ export interface BenchReport {
   scenarios: ScenarioResult[]
   /** relay and operations, measured against a `coffer start` on RabbitMQ: the second table. */
   events?: EventRow[]
+  /** `reads` measured again with the Redis balance cache on: 2xx/s with it over 2xx/s without. */
+  balanceCache?: {
+    offOkPerSecond: number
+    onOkPerSecond: number
+    ratio: number
+    p99OffMs: number
+    p99OnMs: number
+  }
   serveLog?: { file: string; errorLines: number }
   verify: { ok: boolean; output: string } | null
   failures: string[]

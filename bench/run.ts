@@ -231,6 +231,9 @@ async function main(): Promise<number> {
   // before it shuts down, or they fail on closed pools and litter the log.
   await sleep(DRAIN_MS)
   await served.stop()
+  if (options.scenarios.includes('reads') && !aborter.signal.aborted) {
+    await measureReadsCached(options, benchUrl, auth, target, report, stamp.file)
+  }
   const serveErrors = await errorLines(served.logFile)
   report.serveLog = { file: path.relative(REPO_ROOT, served.logFile), errorLines: serveErrors }
   if (serveErrors > 0)
@@ -270,6 +273,13 @@ async function main(): Promise<number> {
   )
   process.stdout.write(`${formatTable(report)}\n`)
   if (report.events) process.stdout.write(`\n${formatEventsTable(report.events)}\n`)
+  if (report.balanceCache) {
+    const c = report.balanceCache
+    process.stdout.write(
+      `\nreads with/without the balance cache: ${Math.round(c.onOkPerSecond)} / ${Math.round(c.offOkPerSecond)} 2xx/s ` +
+        `= x${c.ratio.toFixed(2)}; p99 ${c.p99OnMs} / ${c.p99OffMs} ms\n`,
+    )
+  }
   const notes = formatNotes(report)
   if (notes) process.stdout.write(`\n${notes}\n`)
   process.stdout.write(
@@ -280,6 +290,74 @@ async function main(): Promise<number> {
   process.stdout.write(`results: ${path.relative(REPO_ROOT, resultsFile)}\n`)
   for (const failure of failures) process.stdout.write(`FAILED: ${failure}\n`)
   return failures.length === 0 ? 0 : 1
+}
+
+/**
+ * `reads` again against a second `coffer serve` with the Redis balance cache on (the first run has
+ * no REDIS_URL, so the cache is off): the same load, one run, the ratio of the two. Its keys live
+ * under a prefix of this run's own and expire with the TTL.
+ */
+async function measureReadsCached(
+  options: BenchOptions,
+  benchUrl: string,
+  auth: Record<string, string>,
+  target: BenchTarget,
+  report: BenchReport,
+  runName: string,
+): Promise<void> {
+  const uncached = report.scenarios.find((s) => s.name === 'reads' && s.status === 'measured')
+  const cached = await serveCoffer({
+    databaseUrl: benchUrl,
+    poolSize: options.pool,
+    logFile: path.join(RESULTS_DIR, `${runName}.serve-cached.log`),
+    env: {
+      REDIS_URL: options.redisUrl,
+      REDIS_KEY_PREFIX: `coffer-bench-${runName}:`,
+      BALANCE_CACHE: 'redis',
+      // Longer than the run, so the figure is the one of a warm cache, not of its expiry.
+      BALANCE_CACHE_TTL_SECONDS: '3600',
+    },
+  })
+  try {
+    log(`reads with the Redis balance cache: coffer serve (pid ${cached.pid}) at ${cached.url}`)
+    const began = Date.now()
+    await warmBalanceCache(cached.url, auth, target.wallets)
+    log(`read every wallet once to fill the cache in ${((Date.now() - began) / 1000).toFixed(1)} s`)
+    const result = await measureScenario('reads', options, cached, auth, target, report.pgbench, benchUrl)
+    result.name = 'reads (cache)'
+    result.description = `${result.description}, Redis balance cache on`
+    report.scenarios.push(result)
+    if (uncached?.okPerSecond && result.okPerSecond) {
+      report.balanceCache = {
+        offOkPerSecond: uncached.okPerSecond,
+        onOkPerSecond: result.okPerSecond,
+        ratio: result.okPerSecond / uncached.okPerSecond,
+        p99OffMs: uncached.latencyMs?.p99 ?? 0,
+        p99OnMs: result.latencyMs?.p99 ?? 0,
+      }
+      log(
+        `reads: ${Math.round(result.okPerSecond)} 2xx/s with the balance cache, ${Math.round(uncached.okPerSecond)} without: ` +
+          `x${report.balanceCache.ratio.toFixed(2)}`,
+      )
+    }
+  } finally {
+    await sleep(DRAIN_MS)
+    await cached.stop()
+  }
+}
+
+/** One GET of every wallet, a few at a time: a client that reads its balance has read it before. */
+async function warmBalanceCache(url: string, auth: Record<string, string>, wallets: string[]): Promise<void> {
+  let next = 0
+  const reader = async () => {
+    while (next < wallets.length) {
+      const id = wallets[next++]!
+      const response = await fetch(`${url}/api/v1/wallets/${id}`, { headers: auth })
+      if (response.status !== 200) throw new Error(`GET /wallets/${id} answered ${response.status}`)
+      await response.arrayBuffer()
+    }
+  }
+  await Promise.all(Array.from({ length: 16 }, reader))
 }
 
 /** pino lines at level error (50) or fatal (60). */

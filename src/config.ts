@@ -265,11 +265,14 @@ export const ConfigSchema = Type.Object({
     default: 32,
     description: 'Webhook requests a worker process has in flight at once, across subscriptions.',
   }),
-  BALANCE_CACHE: Type.Union([Type.Literal('auto'), Type.Literal('redis'), Type.Literal('memory'), Type.Literal('off')], {
-    default: 'auto',
-    description:
-      'Where GET /wallets/{id} and /wallets/{id}/balance read a wallet from first: redis (needs REDIS_URL), memory (one process: the embedded shape), off, or auto (redis with REDIS_URL, else memory with the embedded database, else off).',
-  }),
+  BALANCE_CACHE: Type.Union(
+    [Type.Literal('auto'), Type.Literal('redis'), Type.Literal('memory'), Type.Literal('off')],
+    {
+      default: 'auto',
+      description:
+        'Where GET /wallets/{id} and /wallets/{id}/balance read a wallet from first: redis (needs REDIS_URL), memory (one process: the embedded shape), off, or auto (redis with REDIS_URL, else memory with the embedded database, else off).',
+    },
+  ),
   BALANCE_CACHE_TTL_SECONDS: Type.Integer({
     minimum: 1,
     maximum: 86_400,
@@ -344,6 +347,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (missing.length > 0 && missing.length < group.length) {
       problems.push(`${missing.join(', ')}: must be set together with ${group.join(', ')}`)
     }
+  }
+  if (raw.BALANCE_CACHE === 'redis' && !raw.REDIS_URL) {
+    problems.push('BALANCE_CACHE=redis: needs REDIS_URL')
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return Value.Default(ConfigSchema, raw) as Config

@@ -17,10 +17,12 @@ import type { HealthCheck } from './http/health.js'
 import { moneyProblem } from './http/money.errors.js'
 import { CONCURRENT_BATCHES_ON_POSTGRES, IdempotentWriter } from './ledger/group-commit.js'
 import { PostingEngine } from './ledger/posting-engine.js'
+import { WalletChanges } from './ledger/wallet-changes.js'
 import { type CurrencyRegistry, defaultCurrencyRegistry } from './money/index.js'
 import { createCommandHandler } from './operations/commands.js'
 import { OperationsService } from './operations/operations.service.js'
 import { PaymentsService } from './payments/payments.service.js'
+import { type BalanceCache, cachedFromCommitted, openBalanceCache } from './wallets/balance-cache.js'
 import { HistoryCursors } from './wallets/history-cursor.js'
 import { WalletsService } from './wallets/wallets.service.js'
 import { checkWebhookUrl } from './webhooks/destination-policy.js'
@@ -53,6 +55,10 @@ export interface Container {
    */
   customCurrencies: CurrenciesService
   ledger: PostingEngine
+  /** Every committed change of a wallet row, after its commit (the balance cache is written from it). */
+  walletChanges: WalletChanges
+  /** GET /wallets/{id} and its balance read it first (BALANCE_CACHE); null when off. */
+  balanceCache: BalanceCache | null
   /** The write path's entry point: group commit and idempotency keys (src/ledger/group-commit.ts). */
   idempotency: IdempotentWriter
   wallets: WalletsService
@@ -188,11 +194,16 @@ export async function createContainer(
 
   const currencyRegistry = defaultCurrencyRegistry()
   const customCurrencies = new CurrenciesService(database.db, currencyRegistry, logger)
-  const ledger = new PostingEngine(currencyRegistry)
+  const walletChanges = new WalletChanges(logger)
+  const balanceCache = await openBalanceCache(config, database.kind, logger)
+  // Written through after each commit, before the writer answers: read-your-writes (docs/events.md).
+  if (balanceCache) walletChanges.onCommitted((changed) => balanceCache.put(changed.map(cachedFromCommitted)))
+  const ledger = new PostingEngine(currencyRegistry, walletChanges)
   const idempotency = new IdempotentWriter(
     database.db,
     ledger,
     database.kind === 'pglite' ? 1 : CONCURRENT_BATCHES_ON_POSTGRES,
+    walletChanges,
   )
   // The embedded database is the newcomer's demo, where a user funds their own wallet; on
   // PostgreSQL money enters and leaves through admins and services unless an operator says otherwise.
@@ -208,6 +219,7 @@ export async function createContainer(
     customCurrencies,
     new HistoryCursors(database.db),
     selfDeposits,
+    balanceCache,
   )
   const payments = new PaymentsService(database.readDb, ledger, currencyRegistry, wallets)
   const fx = new FxService({ db: database.db, engine: ledger, currencies: customCurrencies, wallets })
@@ -253,6 +265,8 @@ export async function createContainer(
     currencyRegistry,
     customCurrencies,
     ledger,
+    walletChanges,
+    balanceCache,
     idempotency,
     wallets,
     payments,
@@ -267,6 +281,7 @@ export async function createContainer(
     close: async () => {
       await bus.close()
       await webhookSender.close()
+      await balanceCache?.close()
       await redis?.quit().catch(() => redis.disconnect())
       await database.close()
     },

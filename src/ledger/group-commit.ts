@@ -13,6 +13,7 @@ import {
 } from './idempotency-keys.js'
 import type { PostingEngine } from './posting-engine.js'
 import type { PostedTransaction, PostingRequest } from './posting-types.js'
+import type { WalletChanges } from './wallet-changes.js'
 
 /** What a piece of work answers; the body is stored as JSON text, so a replay is byte for byte. */
 export interface IdempotentResult {
@@ -99,6 +100,8 @@ export class IdempotentWriter {
     private readonly db: Db,
     private readonly engine: PostingEngine,
     private readonly concurrentBatches: number,
+    /** Opens every transaction that posts, so the balance cache is written before the answer. */
+    private readonly changes: WalletChanges,
   ) {}
 
   /** Runs `work` in its own database transaction with the key's record. */
@@ -169,7 +172,7 @@ export class IdempotentWriter {
     renderRefusal: RenderRefusal,
   ): Promise<RecordedAnswer> {
     try {
-      return await this.db.transaction().execute(async (trx) => {
+      return await this.changes.transaction(this.db, async (trx) => {
         const claimed = (await claimKeys(trx, [claim]))[0]!
         if (claimed instanceof AppError) throw claimed
         if (claimed !== 'claimed') return claimed
@@ -212,7 +215,7 @@ export class IdempotentWriter {
   private async postBatch(batch: BatchItem[]): Promise<void> {
     let answers: (RecordedAnswer | AppError)[]
     try {
-      answers = await this.db.transaction().execute((trx) => this.postBatchIn(trx, batch))
+      answers = await this.changes.transaction(this.db, (trx) => this.postBatchIn(trx, batch))
     } catch (error) {
       // One movement the engine could not refuse cleanly (or a key recorded by another process
       // meanwhile) must not fail its neighbours: each runs again alone, as run() would run it.

@@ -22,7 +22,7 @@ export async function releaseOverdueHolds(db: Db, engine: PostingEngine): Promis
   let released = 0
   // One wallet per transaction: an expiry never waits on more than one wallet's lock.
   for (const walletId of await walletsWithExpiredHolds(db, 500)) {
-    released += await db.transaction().execute((trx) => engine.releaseExpiredHolds(trx, [walletId]))
+    released += await engine.changes.transaction(db, (trx) => engine.releaseExpiredHolds(trx, [walletId]))
   }
   return released
 }

@@ -15,6 +15,8 @@ export interface AccountsTable {
   pending: DefaultedAmount
   floor: ColumnType<bigint | null, bigint | string | null, bigint | string | null>
   status: Generated<'active' | 'frozen' | 'closed'>
+  /** Raised by every change of a wallet row; the balance cache orders its writes by it. */
+  version: Generated<bigint>
   created_at: DefaultedTimestamp
   updated_at: DefaultedTimestamp
 }

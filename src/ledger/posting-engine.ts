@@ -22,6 +22,7 @@ import {
   type PostingRequest,
 } from './posting-types.js'
 import { systemAccountId } from './system-accounts.js'
+import type { WalletChanges } from './wallet-changes.js'
 
 function walletIdsOf(request: PostingRequest): string[] {
   const ids = request.legs.flatMap((leg) => ('wallet' in leg.account ? [leg.account.wallet] : []))
@@ -61,9 +62,11 @@ async function lockWallets(
     pending: bigint
     floor: bigint
     status: LockedWallet['status']
+    version: bigint
+    created_at: Date
     expired_holds: boolean
   }>`
-    select a.id, a.user_id, a.currency, a.balance, a.pending, a.floor, a.status,
+    select a.id, a.user_id, a.currency, a.balance, a.pending, a.floor, a.status, a.version, a.created_at,
       a.pending > 0 and exists (
         select 1 from holds h
         where h.wallet_id = a.id and h.status = 'pending' and h.expires_at <= statement_timestamp()
@@ -80,6 +83,8 @@ async function lockWallets(
       pending: row.pending,
       floor: row.floor,
       status: row.status,
+      version: row.version,
+      createdAt: row.created_at,
     })
     if (row.expired_holds) withExpiredHolds.push(row.id)
   }
@@ -193,7 +198,11 @@ function applyToWallets(
 export class PostingEngine {
   private readonly format: FormatAmount
 
-  constructor(currencies: CurrencyRegistry) {
+  constructor(
+    currencies: CurrencyRegistry,
+    /** Told every wallet state a posting writes; posting transactions are opened through it. */
+    readonly changes: WalletChanges,
+  ) {
     this.format = (minor, code) => formatAmount(minor, currencies.require(code))
   }
 
@@ -255,12 +264,23 @@ export class PostingEngine {
       throw new Error(`releasing an expired hold failed: ${failedRelease.error.code}`)
     if (accepted.length === 0) return { outcomes: outcomes.slice(releases.length), released: 0 }
 
-    const createdAt = await writePostings(
-      trx,
-      accepted,
-      [...touched].map((id) => wallets.get(id)!),
-    )
+    const written = [...touched].map((id) => wallets.get(id)!)
+    const createdAt = await writePostings(trx, accepted, written)
     for (const { posted } of accepted) posted.createdAt = createdAt
+    this.changes.record(
+      trx,
+      written.map((w) => ({
+        id: w.id,
+        userId: w.userId,
+        currency: w.currency,
+        balance: w.balance,
+        pending: w.pending,
+        status: w.status,
+        version: w.version + 1n,
+        createdAt: w.createdAt,
+        updatedAt: createdAt,
+      })),
+    )
     if (releases.length > 0) await settleHolds(trx, releases, 'expired')
     return { outcomes: outcomes.slice(releases.length), released: releases.length }
   }
@@ -341,6 +361,8 @@ async function writePostings(
     id: walletStates.map((w) => w.id),
     balance: walletStates.map((w) => w.balance.toString()),
     pending: walletStates.map((w) => w.pending.toString()),
+    // From the locked row, so the version written is the one the balance cache is told.
+    version: walletStates.map((w) => (w.version + 1n).toString()),
   }
 
   // One statement writes everything: fewer round trips inside the lock window is what lets
@@ -378,8 +400,11 @@ async function writePostings(
       insert into system_balance_deltas (account_id, amount)
       select account_id, amount from unnest(${delta.account}::uuid[], ${delta.amount}::numeric[]) as d(account_id, amount)
     ), wallet_updates as (
-      update accounts a set balance = w.balance, pending = w.pending, updated_at = (select at from clock)
-      from unnest(${wallet.id}::uuid[], ${wallet.balance}::numeric[], ${wallet.pending}::numeric[]) as w(id, balance, pending)
+      update accounts a set balance = w.balance, pending = w.pending, version = w.version,
+        updated_at = (select at from clock)
+      from unnest(
+        ${wallet.id}::uuid[], ${wallet.balance}::numeric[], ${wallet.pending}::numeric[], ${wallet.version}::bigint[]
+      ) as w(id, balance, pending, version)
       where a.id = w.id
     ), new_events as (
       insert into outbox (id, type, aggregate_type, aggregate_id, payload, created_at)

@@ -96,6 +96,9 @@ export interface LockedWallet {
   pending: bigint
   floor: bigint
   status: 'active' | 'frozen' | 'closed'
+  /** The row's version when locked; the engine writes version + 1 with the new balance. */
+  version: bigint
+  createdAt: Date
 }
 
 export type PostingOutcome = { ok: true; posted: PostedTransaction } | { ok: false; error: AppError }

@@ -12,6 +12,8 @@ export interface WalletRow {
   balance: bigint
   pending: bigint
   status: 'active' | 'frozen' | 'closed'
+  /** Raised by every change of the row; the balance cache keeps the newest it was told. */
+  version: bigint
   created_at: Date
   updated_at: Date
 }
@@ -23,6 +25,7 @@ const walletColumns = [
   'balance',
   'pending',
   'status',
+  'version',
   'created_at',
   'updated_at',
 ] as const
@@ -35,7 +38,7 @@ export async function insertWalletIfAbsent(
     insert into accounts (id, kind, user_id, currency, floor)
     values (${wallet.id}, 'wallet', ${wallet.userId}, ${wallet.currency}, 0)
     on conflict (user_id, currency) where kind = 'wallet' do nothing
-    returning id, user_id, currency, balance, pending, status, created_at, updated_at
+    returning id, user_id, currency, balance, pending, status, version, created_at, updated_at
   `.execute(db)
   return rows[0] ?? null
 }
@@ -95,7 +98,7 @@ export async function updateWalletStatus(
 ): Promise<WalletRow> {
   const row = await trx
     .updateTable('accounts')
-    .set({ status, updated_at: sql<Date>`statement_timestamp()` })
+    .set({ status, version: sql<bigint>`version + 1`, updated_at: sql<Date>`statement_timestamp()` })
     .where('id', '=', id)
     .returning(walletColumns)
     .executeTakeFirstOrThrow()
@@ -228,14 +231,38 @@ export async function findTransaction(
   }
 }
 
-export async function hasExpiredHolds(db: Queryable, walletId: string): Promise<boolean> {
+/** A wallet with what the balance cache needs to know of its holds, read in one snapshot. */
+export interface CurrentWalletRow extends WalletRow {
+  /** When its first pending hold runs out; null when none of them expires. */
+  holds_expire_at: Date | null
+  /** Whether a pending hold is already past its expiry (by the database's clock). */
+  has_expired_holds: boolean
+}
+
+export async function findCurrentWallet(db: Queryable, id: string): Promise<CurrentWalletRow | undefined> {
   const row = await db
-    .selectFrom('holds')
-    .select('id')
-    .where('wallet_id', '=', walletId)
-    .where('status', '=', 'pending')
-    .where('expires_at', '<=', sql<Date>`statement_timestamp()`)
-    .limit(1)
+    .selectFrom('accounts as a')
+    .select(walletColumns.map((column) => `a.${column}` as const))
+    .select((eb) => [
+      eb
+        .selectFrom('holds as h')
+        .select((h) => h.fn.min('h.expires_at').as('first'))
+        .whereRef('h.wallet_id', '=', 'a.id')
+        .where('h.status', '=', 'pending')
+        .as('holds_expire_at'),
+      eb
+        .exists(
+          eb
+            .selectFrom('holds as h')
+            .select('h.id')
+            .whereRef('h.wallet_id', '=', 'a.id')
+            .where('h.status', '=', 'pending')
+            .where('h.expires_at', '<=', sql<Date>`statement_timestamp()`),
+        )
+        .as('has_expired_holds'),
+    ])
+    .where('a.id', '=', id)
+    .where('a.kind', '=', 'wallet')
     .executeTakeFirst()
-  return row !== undefined
+  return row as CurrentWalletRow | undefined
 }

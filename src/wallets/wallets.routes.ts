@@ -184,12 +184,12 @@ export async function walletRoutes(
         response: { 200: BalanceAt, ...problemResponses(400, 401, 404) },
       },
     },
+    // Without `at`, the current wallet (the balance cache, else the primary), so a client's read
+    // after its own write sees it; with `at`, the history on the replica.
     async (request) =>
-      wallets.balanceAt(
-        principalOf(request),
-        request.params.id,
-        request.query.at ? new Date(request.query.at) : new Date(),
-      ),
+      request.query.at
+        ? wallets.balanceAt(principalOf(request), request.params.id, new Date(request.query.at))
+        : wallets.currentBalance(principalOf(request), request.params.id),
   )
 
   app.get(

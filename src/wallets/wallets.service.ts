@@ -8,6 +8,7 @@ import { TransactionNotFound, WalletClosed, WalletNotFound } from '../ledger/led
 import type { PostingEngine } from '../ledger/posting-engine.js'
 import type { PostedTransaction, PostingRequest } from '../ledger/posting-types.js'
 import { type CurrencyRegistry, formatAmount, parseAmount } from '../money/index.js'
+import { type BalanceCache, type CachedWallet, servableFromCache } from './balance-cache.js'
 import type { HistoryCursors } from './history-cursor.js'
 import {
   SameWallet,
@@ -60,6 +61,8 @@ export class WalletsService {
     private readonly cursors: HistoryCursors,
     /** Whether a user may deposit into and withdraw from their own wallet (SELF_DEPOSITS). */
     private readonly selfDeposits: boolean,
+    /** Current wallets for GET /wallets/{id} and its balance; null when BALANCE_CACHE is off. */
+    private readonly cache: BalanceCache | null = null,
   ) {}
 
   private format(minor: bigint, currency: string): string {
@@ -204,17 +207,55 @@ export class WalletsService {
   }
 
   async getWallet(principal: Principal, walletId: string): Promise<WalletView> {
-    const wallet = await this.visibleWallet(principal, walletId)
-    // Lazy expiry: a reader never sees money reserved by a hold that has run out.
-    if (wallet.pending > 0n && (await repo.hasExpiredHolds(this.db, walletId))) {
-      await this.db.transaction().execute((trx) => this.engine.releaseExpiredHolds(trx, [walletId]))
-      return this.walletView((await repo.findWallet(this.db, walletId))!)
+    return this.walletView(await this.currentWallet(principal, walletId))
+  }
+
+  /** The balance now: the current wallet row, as GET /wallets/{id} reads it. */
+  async currentBalance(principal: Principal, walletId: string) {
+    const at = new Date()
+    const wallet = await this.currentWallet(principal, walletId)
+    return {
+      walletId,
+      currency: wallet.currency,
+      balance: this.format(wallet.balance, wallet.currency),
+      at: at.toISOString(),
     }
-    return this.walletView(wallet)
+  }
+
+  /**
+   * The wallet as it is now: from the balance cache when it has it and none of its holds may be
+   * overdue, else from the primary (a replica may lag the client's own write), which then fills
+   * the cache.
+   */
+  private async currentWallet(principal: Principal, walletId: string): Promise<repo.WalletRow> {
+    const cached = await this.cache?.get(walletId)
+    if (cached && servableFromCache(cached)) {
+      if (!mayReadBalanceOf(principal, cached.user_id)) throw new WalletNotFound({ walletId })
+      await this.knowCurrencies([cached.currency])
+      return cached
+    }
+    let wallet = await repo.findCurrentWallet(this.db, walletId)
+    if (!wallet || !mayReadBalanceOf(principal, wallet.user_id)) throw new WalletNotFound({ walletId })
+    await this.knowCurrencies([wallet.currency])
+    // Lazy expiry: a reader never sees money reserved by a hold that has run out.
+    if (wallet.pending > 0n && wallet.has_expired_holds) {
+      await this.engine.changes.transaction(this.db, (trx) =>
+        this.engine.releaseExpiredHolds(trx, [walletId]),
+      )
+      wallet = (await repo.findCurrentWallet(this.db, walletId))!
+    }
+    await this.cache?.put([this.cacheEntry(wallet)])
+    return wallet
+  }
+
+  private cacheEntry(wallet: repo.CurrentWalletRow): CachedWallet {
+    const { holds_expire_at, has_expired_holds, ...row } = wallet
+    // An overdue hold another transaction has not released yet: read the database again next time.
+    return { ...row, holdsExpireAt: has_expired_holds ? 'unknown' : holds_expire_at }
   }
 
   async changeStatus(walletId: string, action: 'freeze' | 'unfreeze' | 'close'): Promise<WalletView> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.engine.changes.transaction(this.db, async (trx) => {
       const wallet = await repo.lockWalletForStatusChange(trx, walletId)
       if (!wallet) throw new WalletNotFound({ walletId })
       if (wallet.status === 'closed') throw new WalletClosed({ walletId })
@@ -222,6 +263,19 @@ export class WalletsService {
         throw new WalletNotEmpty({ walletId })
       const status = action === 'freeze' ? 'frozen' : action === 'unfreeze' ? 'active' : 'closed'
       const updated = await repo.updateWalletStatus(trx, walletId, status)
+      this.engine.changes.record(trx, [
+        {
+          id: updated.id,
+          userId: updated.user_id,
+          currency: updated.currency,
+          balance: updated.balance,
+          pending: updated.pending,
+          status: updated.status,
+          version: updated.version,
+          createdAt: updated.created_at,
+          updatedAt: updated.updated_at,
+        },
+      ])
       const view = this.walletView(updated)
       const type = { freeze: 'wallet.frozen', unfreeze: 'wallet.unfrozen', close: 'wallet.closed' }[action]
       await repo.insertOutboxEvents(trx, [outboxEvent(type, { type: 'wallet', id: walletId }, view)])

@@ -9,6 +9,7 @@ import * as m0007 from './0007_history_cursor_keys.js'
 import * as m0008 from './0008_operations.js'
 import * as m0009 from './0009_outbox_sequence.js'
 import * as m0010 from './0010_webhooks.js'
+import * as m0011 from './0011_account_versions.js'
 
 /**
  * Forward-only, in order. Listed here rather than read from disk so the same set runs from
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '0008_operations': m0008,
   '0009_outbox_sequence': m0009,
   '0010_webhooks': m0010,
+  '0011_account_versions': m0011,
 }
