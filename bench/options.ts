@@ -9,6 +9,7 @@ export const SCENARIO_NAMES = [
   'history-deep',
   'relay',
   'operations',
+  'webhooks',
 ] as const
 export type ScenarioName = (typeof SCENARIO_NAMES)[number]
 

@@ -36,6 +36,7 @@ import {
   vacuumAnalyze,
 } from './seed.js'
 import { cofferEnv, REPO_ROOT, runCoffer, type ServedCoffer, serveCoffer } from './server.js'
+import { measureWebhookDelivery, type WebhookFigures } from './webhooks.js'
 
 const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results')
 const PROFILE_DIR = path.join(RESULTS_DIR, 'profile')
@@ -601,6 +602,18 @@ function notAvailable(names: ScenarioName[], note: string): EventRow[] {
       },
     )
   }
+  if (names.includes('webhooks'))
+    rows.push({
+      name: 'webhooks',
+      status: 'not available',
+      note,
+      unit: '',
+      rate: null,
+      latencyMs: null,
+      goal: `≥ ${WEBHOOK_GOAL_EVENTS.toLocaleString('en-US')} deliveries/s`,
+      goalMet: null,
+      details: {},
+    })
   if (names.includes('operations'))
     rows.push({
       name: 'operations',
@@ -667,7 +680,8 @@ async function measureEvents(
     poolSize: options.pool,
     logFile,
     command: 'start',
-    env: { AMQP_URL: broker.url },
+    // The bench's webhook receiver listens on 127.0.0.1.
+    env: { AMQP_URL: broker.url, WEBHOOK_ALLOW_LOCALHOST: 'true' },
   })
   undo.push({ name: 'stop coffer start', run: () => started.stop() })
   log(`coffer start (pid ${started.pid}) on RabbitMQ vhost ${broker.vhost}, ${backlog} events in the outbox`)
@@ -844,6 +858,30 @@ async function measureEvents(
     if (serverErrors(result) > 0) failures.push(`operations: ${serverErrors(result)} responses were 5xx`)
   }
 
+  if (names.includes('webhooks') && !aborter.signal.aborted) {
+    rows.push(
+      ...webhookRows(
+        await measureWebhookDelivery({
+          apiUrl: started.url,
+          auth,
+          benchUrl,
+          transfersAtRate: async (rate, duration) => {
+            const result = await fixedRate(
+              rate,
+              [{ setupRequest: (request: RequestParams) => transfer(request, target.wallets) }],
+              duration,
+            )
+            return { ok: result['2xx'], duration: result.duration, serverErrors: serverErrors(result) }
+          },
+          warmup: options.warmup,
+          duration: options.duration,
+          log,
+        }),
+        failures,
+      ),
+    )
+  }
+
   await sleep(DRAIN_MS)
   await started.stop()
   const startErrors = await errorLines(logFile)
@@ -853,6 +891,56 @@ async function measureEvents(
     row.details.startLog = { file: path.relative(REPO_ROOT, logFile), errorLines: startErrors }
   await closeTap()
   await removeVhost()
+  return rows
+}
+
+const WEBHOOK_GOAL_EVENTS = 1000
+const WEBHOOK_GOAL_LAG_MS = 1000
+
+/** The rows of the webhooks scenario: the replayed backlog's drain rate, and the lag under load. */
+function webhookRows(figures: WebhookFigures, failures: string[]): EventRow[] {
+  const { drain, lag } = figures
+  const rows: EventRow[] = [
+    {
+      name: 'webhooks',
+      status: 'measured',
+      unit: 'deliveries/s to a local receiver (replayed backlog)',
+      rate: drain.eventsPerSecond,
+      latencyMs: null,
+      goal: `≥ ${WEBHOOK_GOAL_EVENTS.toLocaleString('en-US')} deliveries/s`,
+      goalMet: drain.eventsPerSecond === null ? null : drain.eventsPerSecond >= WEBHOOK_GOAL_EVENTS,
+      details: drain,
+      ...(drain.drained
+        ? {}
+        : { note: `${drain.delivered} of ${drain.deliveries} delivered within the timeout` }),
+    },
+  ]
+  log(
+    `webhooks: ${drain.delivered} of ${drain.deliveries} delivered` +
+      (drain.eventsPerSecond ? `, ${Math.round(drain.eventsPerSecond)} deliveries/s` : ''),
+  )
+  if (!drain.drained) failures.push('webhooks: the replayed backlog was not delivered')
+  if (lag) {
+    const latency = latencyOf(lag.lagsMs)
+    rows.push({
+      name: 'webhooks-lag',
+      status: 'measured',
+      unit: `transfers/s 2xx (offered ${lag.offeredPerSecond.toLocaleString('en-US')}), commit to receiver ms`,
+      rate: lag.transfersPerSecond,
+      latencyMs: latency,
+      goal: `p99 ≤ ${WEBHOOK_GOAL_LAG_MS.toLocaleString('en-US')} ms at ${lag.offeredPerSecond.toLocaleString('en-US')} transfers/s`,
+      goalMet:
+        latency.p99 === null
+          ? null
+          : latency.p99 <= WEBHOOK_GOAL_LAG_MS && lag.transfersPerSecond >= 0.95 * lag.offeredPerSecond,
+      details: { expected: lag.expected, delivered: lag.lagsMs.length, settled: lag.settled },
+      ...(lag.settled ? {} : { note: 'not every transfer was delivered within 15 s of the end of the load' }),
+    })
+    log(
+      `webhooks-lag: ${Math.round(lag.transfersPerSecond)} transfers/s, lag p50 ${latency.p50} ms, p99 ${latency.p99} ms`,
+    )
+    if (lag.serverErrors > 0) failures.push(`webhooks-lag: ${lag.serverErrors} responses were 5xx`)
+  }
   return rows
 }
 

@@ -68,7 +68,7 @@ export const deposit = (request: RequestParams, wallets: readonly string[]) =>
   post(request, `${API}/operations`, { type: 'deposit', walletId: pick(wallets), amount: randomAmount() })
 
 /** Measured against `coffer start` on RabbitMQ (bench/events.ts), not by the HTTP loop. */
-export const EVENT_SCENARIOS: readonly ScenarioName[] = ['relay', 'operations']
+export const EVENT_SCENARIOS: readonly ScenarioName[] = ['relay', 'operations', 'webhooks']
 
 const purchase = (request: RequestParams, target: BenchTarget) =>
   post(request, `${API}/purchases`, {
@@ -158,5 +158,9 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
   operations: eventScenario(
     'operations',
     'async deposits (POST /operations) at 500/s: 202 to operation.succeeded',
+  ),
+  webhooks: eventScenario(
+    'webhooks',
+    'webhook deliveries to a local receiver: a replayed backlog, and lag at 1,000 transfers/s',
   ),
 }
