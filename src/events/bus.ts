@@ -44,6 +44,16 @@ export type CommandOutcome =
 export type EventHandler = (event: EventEnvelope) => Promise<void>
 export type CommandHandler = (command: CommandEnvelope) => Promise<CommandOutcome>
 
+export interface SubscribeOptions {
+  /**
+   * Handlers of this subscription running at once (default 1). They are started in publish order
+   * and each event is acknowledged when its own handler resolves, so with more than one a handler
+   * that needs its effects in publish order must serialize them itself (the webhook fan-out
+   * batches its inserts in arrival order). The in-process bus runs one at a time regardless.
+   */
+  concurrency?: number
+}
+
 export interface Subscription {
   close(): Promise<void>
 }
@@ -61,7 +71,12 @@ export interface EventBus {
    * broker, so a subscriber that restarts misses nothing; processes subscribing under the same
    * name share it, one of them consuming at a time (the others take over if it goes away).
    */
-  subscribe(name: string, patterns: string[], handler: EventHandler): Promise<Subscription>
+  subscribe(
+    name: string,
+    patterns: string[],
+    handler: EventHandler,
+    options?: SubscribeOptions,
+  ): Promise<Subscription>
   /** Sends a command (tests, the async operations API); `replyTo`/`correlationId` optional. */
   sendCommand(
     type: string,

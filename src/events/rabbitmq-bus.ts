@@ -389,8 +389,11 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ev
       )
     },
 
-    async subscribe(name, patterns, handler: EventHandler) {
+    async subscribe(name, patterns, handler: EventHandler, subscribeOptions = {}) {
       ensureUsable()
+      const concurrency = subscribeOptions.concurrency ?? 1
+      if (!Number.isInteger(concurrency) || concurrency < 1)
+        throw new Error('concurrency must be an integer >= 1')
       if (!NAME.test(name))
         throw new Error(`subscription name ${JSON.stringify(name)}: letters, digits, . _ - only`)
       if (patterns.length === 0) throw new Error('subscribe needs at least one pattern')
@@ -407,9 +410,9 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ev
           queueOptions: { durable: true, arguments: { ...QUORUM, 'x-single-active-consumer': true } },
           exchanges: [eventsExchange],
           queueBindings: patterns.map((routingKey) => ({ exchange: EVENTS_EXCHANGE, queue, routingKey })),
-          qos: { prefetchCount: 64 },
-          // One at a time keeps publish order.
-          concurrency: 1,
+          qos: { prefetchCount: Math.max(64, 2 * concurrency) },
+          // Started in delivery order; one at a time (the default) also finishes in it.
+          concurrency,
           requeue: true,
         },
         async (message) => {

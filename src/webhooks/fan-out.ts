@@ -1,6 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { uuidv7 } from 'uuidv7'
 import type { Db } from '../db/database.js'
+import { isDatabaseUnavailable } from '../db/unavailable.js'
 import type { EventEnvelope } from '../events/bus.js'
 import { topicMatches } from '../events/in-process-bus.js'
 import { type EventPartiesResolver, orderKeysOf } from './event-parties.js'
@@ -86,6 +88,12 @@ export async function deliveriesFor(
 
 /** The subscriptions are reloaded at least this often, besides on every `webhook.*` event. */
 export const SUBSCRIPTION_RELOAD_MS = 10_000
+/** Events the bus hands the fan-out at once (the RabbitMQ consumer's concurrency). */
+export const FAN_OUT_CONCURRENCY = 256
+/** Deliveries per insert statement. */
+const MAX_ROWS_PER_INSERT = 1000
+const RETRY_INITIAL_MS = 100
+const RETRY_MAX_MS = 5000
 
 export interface FanOutOptions {
   db: Db
@@ -96,17 +104,41 @@ export interface FanOutOptions {
   reloadIntervalMs?: number
 }
 
+interface Waiting {
+  deliveries: repo.NewDelivery[]
+  resolve: () => void
+  reject: (error: unknown) => void
+}
+
+/** The fan-out was closed while an event still waited for the database. */
+class FanOutClosed extends Error {}
+
 /**
- * The bus subscriber: turns each event into deliveries for the subscriptions that want it. The
- * subscriptions are kept in memory; a `webhook.*` event (a subscription created, changed,
- * deleted, disabled) reloads them before it is matched, and since the bus delivers in publish
- * order, every event committed after a subscription's creation finds it. Redelivered events
- * insert nothing twice (unique per subscription and event).
+ * The bus subscriber: turns each event into deliveries for the subscriptions that want it.
+ *
+ * - The subscriptions are kept in memory; a `webhook.*` event (a subscription created, changed,
+ *   deleted, disabled) reloads them before it is matched, and since the bus delivers in publish
+ *   order, every event committed after a subscription's creation finds it.
+ * - The bus hands over up to FAN_OUT_CONCURRENCY events at once, started in publish order. They
+ *   are matched one after the other in that order, and their deliveries are inserted in batches,
+ *   one statement at a time, in the same order: the deliveries' `seq` (which the dispatcher sends
+ *   by) follows publish order, as with one event at a time, at one round trip per batch instead
+ *   of one per event. Each event is acknowledged when the batch holding its deliveries is stored.
+ * - The database unavailable: the batch is retried in place (with backoff) rather than given back
+ *   to the bus, so a later event can never be stored before an earlier one; the events stay
+ *   unacknowledged meanwhile, and a worker that dies leaves them to the next consumer.
+ * - Redelivered events insert nothing twice (unique per subscription and event).
  */
 export class WebhookFanOut {
   private subscriptions: MatchableSubscription[] = []
   private loadedAt = 0
   private readonly reloadIntervalMs: number
+  /** Matching, one event after the other in arrival order. */
+  private matching: Promise<unknown> = Promise.resolve()
+  private readonly waiting: Waiting[] = []
+  private flushing: Promise<void> | null = null
+  private closed = false
+  private outage = false
 
   constructor(private readonly options: FanOutOptions) {
     this.reloadIntervalMs = options.reloadIntervalMs ?? SUBSCRIPTION_RELOAD_MS
@@ -118,15 +150,90 @@ export class WebhookFanOut {
     this.loadedAt = Date.now()
   }
 
-  /** The bus handler; a throw makes the bus deliver the event again. */
-  readonly handle = async (event: EventEnvelope): Promise<void> => {
+  /** The bus handler; resolves once the event's deliveries are stored (at once when it has none). */
+  readonly handle = (event: EventEnvelope): Promise<void> => {
+    const matched = this.matching.then(() => this.match(event))
+    this.matching = matched.catch(() => undefined)
+    return matched.then((deliveries) => (deliveries.length === 0 ? undefined : this.store(deliveries)))
+  }
+
+  /** Stops retrying: events still waiting for the database are given back to the bus. */
+  close(): void {
+    this.closed = true
+  }
+
+  private async match(event: EventEnvelope): Promise<repo.NewDelivery[]> {
     if (event.type.startsWith('webhook.') || Date.now() - this.loadedAt >= this.reloadIntervalMs) {
-      await this.reload()
+      await this.untilStored(() => this.reload())
     }
-    if (this.subscriptions.length === 0) return
-    const deliveries = await deliveriesFor(event, this.subscriptions, this.options.parties)
-    if (deliveries.length === 0) return
-    const inserted = await repo.insertDeliveries(this.options.db, deliveries)
-    if (inserted > 0) this.options.onDeliveries()
+    if (this.subscriptions.length === 0) return []
+    return this.untilStored(() => deliveriesFor(event, this.subscriptions, this.options.parties))
+  }
+
+  private store(deliveries: repo.NewDelivery[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ deliveries, resolve, reject })
+      this.flushing ??= this.flush().finally(() => {
+        this.flushing = null
+      })
+    })
+  }
+
+  /** Inserts what waits, batch after batch, until nothing does. */
+  private async flush(): Promise<void> {
+    while (this.waiting.length > 0) {
+      const batch: Waiting[] = []
+      let rows = 0
+      while (
+        this.waiting.length > 0 &&
+        (rows === 0 || rows + this.waiting[0]!.deliveries.length <= MAX_ROWS_PER_INSERT)
+      ) {
+        const next = this.waiting.shift()!
+        batch.push(next)
+        rows += next.deliveries.length
+      }
+      try {
+        const inserted = await this.untilStored(() =>
+          repo.insertDeliveries(
+            this.options.db,
+            batch.flatMap((waiting) => waiting.deliveries),
+          ),
+        )
+        if (inserted > 0) this.options.onDeliveries()
+        for (const waiting of batch) waiting.resolve()
+      } catch (error) {
+        for (const waiting of batch) waiting.reject(error)
+      }
+    }
+  }
+
+  /**
+   * Runs `work` until it succeeds while the database is unavailable (backoff, one warning per
+   * outage); any other error, or the fan-out closing, is thrown (the bus then redelivers).
+   */
+  private async untilStored<T>(work: () => Promise<T>): Promise<T> {
+    let delayMs = RETRY_INITIAL_MS
+    for (;;) {
+      if (this.closed) throw new FanOutClosed('webhook fan-out closed')
+      try {
+        const result = await work()
+        if (this.outage) {
+          this.outage = false
+          this.options.logger.info('webhook fan-out: database available again')
+        }
+        return result
+      } catch (error) {
+        if (!isDatabaseUnavailable(error)) throw error
+        if (!this.outage) {
+          this.outage = true
+          this.options.logger.warn(
+            { err: error },
+            'webhook fan-out: database unavailable; events wait, in order',
+          )
+        }
+        await sleep(delayMs)
+        delayMs = Math.min(RETRY_MAX_MS, delayMs * 2)
+      }
+    }
   }
 }

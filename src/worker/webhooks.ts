@@ -1,6 +1,6 @@
 import type { Container } from '../container.js'
 import { WebhookDispatcher } from '../webhooks/dispatcher.js'
-import { WebhookFanOut } from '../webhooks/fan-out.js'
+import { FAN_OUT_CONCURRENCY, WebhookFanOut } from '../webhooks/fan-out.js'
 import type { WebhookSender } from '../webhooks/sender-types.js'
 
 export interface WebhooksOptions {
@@ -42,13 +42,16 @@ export async function startWebhooks(
     onDeliveries: () => dispatcher.wake(),
   })
   await fanOut.reload()
-  const subscription = await container.bus.subscribe('webhooks', ['#'], fanOut.handle)
+  const subscription = await container.bus.subscribe('webhooks', ['#'], fanOut.handle, {
+    concurrency: FAN_OUT_CONCURRENCY,
+  })
   const stopListening = container.webhooks.onNewWork(() => dispatcher.wake())
   dispatcher.start()
   return {
     dispatcher,
     close: async () => {
       stopListening()
+      fanOut.close()
       await subscription.close()
       await dispatcher.stop()
     },
