@@ -26,6 +26,7 @@ import { registerStrictFormats, validatorCompiler } from './http/validator.js'
 import { operationRoutes } from './operations/operations.routes.js'
 import { DepositRequested, TransferRequested, WithdrawalRequested } from './operations/operations.schemas.js'
 import { paymentRoutes } from './payments/payments.routes.js'
+import { pointsRoutes } from './points/points.routes.js'
 import { walletRoutes } from './wallets/wallets.routes.js'
 import { webhookRoutes } from './webhooks/webhooks.routes.js'
 
@@ -114,6 +115,7 @@ export async function buildApp(container: Container): Promise<App> {
   await app.register(async (scope) => walletRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => paymentRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => currencyRoutes(scope, container), { prefix: '/api/v1' })
+  await app.register(async (scope) => pointsRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => fxRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => operationRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => webhookRoutes(scope, container), { prefix: '/api/v1' })

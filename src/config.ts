@@ -87,6 +87,13 @@ export const ConfigSchema = Type.Object({
     default: 10000,
     description: 'How long in-flight requests may run after a shutdown signal, in milliseconds.',
   }),
+  POINTS_EXPIRING_SOON_DAYS: Type.Integer({
+    minimum: 1,
+    maximum: 3650,
+    default: 30,
+    description:
+      'The window of expiringSoon in GET /api/v1/points: remaining points of lots that lapse within this many days.',
+  }),
   IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({
     minimum: 24,
     default: 24,

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis'
 import { sql } from 'kysely'
 import type { Logger } from 'pino'
 import type { Authenticator } from './auth/access.js'
+import { authRepository } from './auth/auth.repository.js'
 import { AuthService } from './auth/auth.service.js'
 import { bearerAuthenticator } from './auth/authenticator.js'
 import { DatabaseDenylist, RedisDenylist } from './auth/denylist.js'
@@ -22,6 +23,8 @@ import { type CurrencyRegistry, defaultCurrencyRegistry } from './money/index.js
 import { createCommandHandler } from './operations/commands.js'
 import { OperationsService } from './operations/operations.service.js'
 import { PaymentsService } from './payments/payments.service.js'
+import { EarningRules } from './points/earning-rules.js'
+import { PointsService } from './points/points.service.js'
 import { type BalanceCache, cachedFromCommitted, openBalanceCache } from './wallets/balance-cache.js'
 import { HistoryCursors } from './wallets/history-cursor.js'
 import { WalletsService } from './wallets/wallets.service.js'
@@ -63,6 +66,10 @@ export interface Container {
   idempotency: IdempotentWriter
   wallets: WalletsService
   payments: PaymentsService
+  /** Loyalty point accounts (src/points/): earn, spend, adjust, reverse, expiry. */
+  points: PointsService
+  /** The earning rules of purchases (PUT /api/v1/points/rules). */
+  earningRules: EarningRules
   fx: FxService
   /**
    * Events out and commands in: RabbitMQ when AMQP_URL is set, else in-process. Nothing but this
@@ -211,6 +218,15 @@ export async function createContainer(
   if (selfDeposits && database.kind !== 'pglite') {
     logger.warn('SELF_DEPOSITS is on: users may deposit into and withdraw from their own wallets')
   }
+  const earningRules = new EarningRules(database.db, currencyRegistry)
+  const points = new PointsService({
+    db: database.db,
+    engine: ledger,
+    cursors: new HistoryCursors(database.db),
+    expiringSoonDays: config.POINTS_EXPIRING_SOON_DAYS,
+    userExists: async (db, userId) => (await authRepository.findUserById(db, userId)) !== undefined,
+    earningRules,
+  })
   const wallets = new WalletsService(
     database.db,
     database.readDb,
@@ -220,8 +236,13 @@ export async function createContainer(
     new HistoryCursors(database.db),
     selfDeposits,
     balanceCache,
+    (currency) => points.isPointAsset(currency),
   )
-  const payments = new PaymentsService(database.readDb, ledger, currencyRegistry, wallets)
+  const payments = new PaymentsService(database.readDb, ledger, currencyRegistry, wallets, {
+    mayCare: (currency) => earningRules.hasRulesFor(currency),
+    purchased: (trx, purchase) => points.earnForPurchase(trx, purchase),
+    refunded: (trx, refund) => points.clawBackForRefund(trx, refund),
+  })
   const fx = new FxService({ db: database.db, engine: ledger, currencies: customCurrencies, wallets })
   // The money module's errors (an amount with too many decimals) are refusals of the command,
   // recorded like the business rules' ones, as the HTTP edge renders them.
@@ -270,6 +291,8 @@ export async function createContainer(
     idempotency,
     wallets,
     payments,
+    points,
+    earningRules,
     fx,
     bus,
     relay,

@@ -17,6 +17,7 @@ import * as ledgerErrors from './ledger/ledger.errors.js'
 import * as operationsErrors from './operations/operations.errors.js'
 import * as paginationErrors from './pagination.errors.js'
 import * as paymentsErrors from './payments/payments.errors.js'
+import * as pointsErrors from './points/points.errors.js'
 import * as walletsErrors from './wallets/wallets.errors.js'
 import * as webhooksErrors from './webhooks/webhooks.errors.js'
 
@@ -33,6 +34,7 @@ const ERROR_MODULES: readonly object[] = [
   operationsErrors,
   paginationErrors,
   paymentsErrors,
+  pointsErrors,
   walletsErrors,
   webhooksErrors,
 ]

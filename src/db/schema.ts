@@ -7,6 +7,7 @@ import type { CurrenciesTables } from '../currencies/currencies.tables.js'
 import type { FxTables } from '../fx/fx.tables.js'
 import type { LedgerTables } from '../ledger/ledger.tables.js'
 import type { OperationsTables } from '../operations/operations.tables.js'
+import type { PointsTables } from '../points/points.tables.js'
 import type { WalletsTables } from '../wallets/wallets.tables.js'
 import type { WebhooksTables } from '../webhooks/webhooks.tables.js'
 
@@ -17,4 +18,5 @@ export interface Database
     FxTables,
     WalletsTables,
     OperationsTables,
+    PointsTables,
     WebhooksTables {}

@@ -102,9 +102,47 @@ const WebhookSubscription = Type.Object({
   updatedAt: Timestamp,
 })
 
+const Points = Type.String({
+  pattern: '^-?\\d+$',
+  description: 'Whole points, signed where it is a change',
+  examples: ['100'],
+})
+const NullableTimestamp = Type.Union([Timestamp, Type.Null()])
+
+/** What every points event carries: whose account, and its figures after the change. */
+function pointsEvent(fields: Record<string, TSchema>) {
+  return Type.Object({
+    userId: Uuid,
+    accountId: Uuid,
+    program: Type.String({ examples: ['default'] }),
+    transactionId: Type.Union([Uuid, Type.Null()], {
+      description: 'The ledger transaction; null if no points moved',
+    }),
+    ...fields,
+    total: Points,
+    available: Points,
+    pending: Points,
+    createdAt: Timestamp,
+  })
+}
+
+const PointLots = Type.Array(
+  Type.Object({ lotId: Uuid, points: Points, expiresAt: Type.Optional(NullableTimestamp) }),
+)
+const PointDraws = Type.Array(Type.Object({ lotId: Uuid, points: Points, expiresAt: NullableTimestamp }))
+const PointLotEarned = {
+  points: Points,
+  lotId: Uuid,
+  lotStatus: Type.Union([Type.Literal('pending'), Type.Literal('available')]),
+  source: Type.String(),
+  reference: NullableString,
+  availableAt: Timestamp,
+  expiresAt: NullableTimestamp,
+}
+
 interface Contract {
   version: number
-  aggregate: 'wallet' | 'transaction' | 'hold' | 'operation' | 'webhook'
+  aggregate: 'wallet' | 'transaction' | 'hold' | 'operation' | 'webhook' | 'points'
   summary: string
   data: TSchema
 }
@@ -255,6 +293,64 @@ export const EVENT_CONTRACTS = {
     summary:
       'A webhook subscription was disabled after consecutiveFailures failed deliveries; disabledReason says why',
     data: WebhookSubscription,
+  },
+  'points.earned': {
+    version: 1,
+    aggregate: 'points',
+    summary: 'Points were earned: a new lot, pending until availableAt or available at once',
+    data: pointsEvent(PointLotEarned),
+  },
+  'points.available': {
+    version: 1,
+    aggregate: 'points',
+    summary: 'Pending points became available',
+    data: pointsEvent({ points: Points, lots: PointLots }),
+  },
+  'points.spent': {
+    version: 1,
+    aggregate: 'points',
+    summary: 'Points were spent, drawn from the lots that lapse first',
+    data: pointsEvent({
+      points: Points,
+      source: Type.String(),
+      reference: NullableString,
+      draws: PointDraws,
+    }),
+  },
+  'points.expired': {
+    version: 1,
+    aggregate: 'points',
+    summary: 'Lots lapsed: their remaining points were forfeited',
+    data: pointsEvent({ points: Points, lots: PointLots }),
+  },
+  'points.adjusted': {
+    version: 1,
+    aggregate: 'points',
+    summary: 'An admin added points (a lot, with lotId) or took them away (with draws)',
+    data: pointsEvent({
+      points: Points,
+      source: Type.String(),
+      reference: NullableString,
+      lotId: Type.Optional(Uuid),
+      lotStatus: Type.Optional(Type.String()),
+      availableAt: Type.Optional(Timestamp),
+      expiresAt: Type.Optional(NullableTimestamp),
+      draws: Type.Optional(PointDraws),
+    }),
+  },
+  'points.reversed': {
+    version: 1,
+    aggregate: 'points',
+    summary: 'A points transaction was reversed: points returned to their lots, or a lot clawed back',
+    data: pointsEvent({
+      reversedTransactionId: Uuid,
+      kind: Type.Union([Type.Literal('returned'), Type.Literal('clawed_back')]),
+      points: Points,
+      shortfall: Points,
+      lots: Type.Array(
+        Type.Object({ lotId: Uuid, points: Points, outcome: Type.String(), expiresAt: NullableTimestamp }),
+      ),
+    }),
   },
 } satisfies Record<string, Contract>
 

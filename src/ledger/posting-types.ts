@@ -23,6 +23,9 @@ export const TRANSACTION_TYPES = [
   'points_spend',
   'points_adjust',
   'points_expire',
+  // Pending points becoming available: lowers the point account's pending, moves nothing.
+  'points_available',
+  'points_reversal',
 ] as const
 export type TransactionType = (typeof TRANSACTION_TYPES)[number]
 

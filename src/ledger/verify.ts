@@ -64,7 +64,8 @@ export const LEDGER_CHECKS: Check[] = [
   },
   {
     name: 'transactions-have-entries',
-    description: 'every transaction that moves money has at least two entries; holds and releases have none',
+    description:
+      'every transaction that moves money has at least two entries; holds, releases and point maturities have none',
     query: (db) =>
       rowsOf(
         db,
@@ -72,8 +73,8 @@ export const LEDGER_CHECKS: Check[] = [
           select format('transaction %s (%s) has %s entries', t.id, t.type, count(e.seq)) as detail
           from transactions t left join entries e on e.transaction_id = t.id
           group by t.id, t.type
-          having (t.type in ('hold', 'void') and count(e.seq) <> 0)
-            or (t.type not in ('hold', 'void') and count(e.seq) < 2)
+          having (t.type in ('hold', 'void', 'points_available') and count(e.seq) <> 0)
+            or (t.type not in ('hold', 'void', 'points_available') and count(e.seq) < 2)
         `,
       ),
   },
@@ -160,7 +161,8 @@ export const LEDGER_CHECKS: Check[] = [
   },
   {
     name: 'pending-equals-pending-holds',
-    description: "each wallet's pending amount is the sum of its pending holds",
+    description:
+      "each wallet's pending amount is the sum of its pending holds (a point account's: see point-pending-equals-pending-lots)",
     query: (db) =>
       rowsOf(
         db,
@@ -170,6 +172,7 @@ export const LEDGER_CHECKS: Check[] = [
           left join (select wallet_id, sum(amount) as total from holds where status = 'pending' group by wallet_id) h
             on h.wallet_id = a.id
           where a.kind = 'wallet' and a.pending <> coalesce(h.total, 0)
+            and not exists (select 1 from point_accounts p where p.account_id = a.id)
         `,
       ),
   },
@@ -204,6 +207,37 @@ export const LEDGER_CHECKS: Check[] = [
           from transactions o join transactions r on r.reverses_id = o.id
           group by o.id, o.type, o.amount
           having sum(r.amount) > o.amount or o.type = 'reversal'
+        `,
+      ),
+  },
+  {
+    name: 'point-available-equals-available-lots',
+    description: "each point account's available points are the remaining points of its available lots",
+    query: (db) =>
+      rowsOf(
+        db,
+        sql<{ detail: string }>`
+          select format('point account %s: available %s, available lots hold %s', a.id, a.balance - a.pending,
+            coalesce(l.total, 0)) as detail
+          from point_accounts p join accounts a on a.id = p.account_id
+          left join (select account_id, sum(remaining) as total from point_lots where status = 'available'
+            group by account_id) l on l.account_id = a.id
+          where a.balance - a.pending <> coalesce(l.total, 0)
+        `,
+      ),
+  },
+  {
+    name: 'point-pending-equals-pending-lots',
+    description: "each point account's pending points are the remaining points of its lots not yet available",
+    query: (db) =>
+      rowsOf(
+        db,
+        sql<{ detail: string }>`
+          select format('point account %s: pending %s, pending lots hold %s', a.id, a.pending, coalesce(l.total, 0)) as detail
+          from point_accounts p join accounts a on a.id = p.account_id
+          left join (select account_id, sum(remaining) as total from point_lots where status = 'pending'
+            group by account_id) l on l.account_id = a.id
+          where a.pending <> coalesce(l.total, 0)
         `,
       ),
   },

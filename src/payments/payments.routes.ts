@@ -41,14 +41,29 @@ export async function paymentRoutes(
         response: { 201: LedgerTransaction, ...movementErrors },
       },
     },
-    (request, reply) =>
-      replyIdempotently(request, reply, (claim, renderRefusal) =>
-        idempotency.postMovement(claim, {
-          build: () => payments.purchase(principalOf(request), request.body),
-          render: (posted) => wallets.transactionView(posted, principalOf(request)),
-          renderRefusal,
-        }),
-      ),
+    async (request, reply) => {
+      // A purchase that may earn points posts in a transaction of its own, with them; otherwise
+      // it joins other callers' movements in a group commit.
+      const ownTransaction = await payments.purchaseNeedsTransaction(principalOf(request), request.body)
+      return replyIdempotently(request, reply, (claim, renderRefusal) =>
+        ownTransaction
+          ? idempotency.run(claim, {
+              work: async (trx) => ({
+                status: 201,
+                body: wallets.transactionView(
+                  await payments.purchaseIn(trx, principalOf(request), request.body),
+                  principalOf(request),
+                ),
+              }),
+              renderRefusal,
+            })
+          : idempotency.postMovement(claim, {
+              build: () => payments.purchase(principalOf(request), request.body),
+              render: (posted) => wallets.transactionView(posted, principalOf(request)),
+              renderRefusal,
+            }),
+      )
+    },
   )
 
   app.post(

@@ -39,6 +39,33 @@ import type {
   ReversalInput,
 } from './payments.schemas.js'
 
+/** A purchase as it committed, for what else must happen in its transaction (loyalty points). */
+export interface CompletedPurchase {
+  transactionId: string
+  userId: string
+  walletId: string
+  currency: string
+  merchant: string
+  amount: bigint
+  orderId: string | null
+}
+
+/**
+ * Told of each purchase and each refund of one, in that purchase's or refund's own database
+ * transaction. Declared here, so payments depend on this narrow interface and not on its
+ * implementer (the points module's earning rules), which the container wires in.
+ */
+export interface PurchaseListener {
+  /** Whether a purchase in this currency may have something to do (a rule); false is never wrong to act on. */
+  mayCare(currency: string): Promise<boolean>
+  purchased(trx: Trx, purchase: CompletedPurchase): Promise<void>
+  /** `refundedTotal` is all that has been refunded of the purchase, this refund included. */
+  refunded(
+    trx: Trx,
+    refund: { purchaseTransactionId: string; purchaseAmount: bigint; refundedTotal: bigint; reason: string },
+  ): Promise<void>
+}
+
 /** Transaction types whose entries a reversal may mirror. */
 const REVERSIBLE = new Set(['deposit', 'withdrawal', 'transfer', 'purchase', 'capture', 'exchange'])
 
@@ -49,6 +76,7 @@ export class PaymentsService {
     private readonly engine: PostingEngine,
     private readonly currencies: CurrencyRegistry,
     private readonly wallets: WalletsService,
+    private readonly listener: PurchaseListener | null = null,
   ) {}
 
   private format(minor: bigint, currency: string): string {
@@ -105,6 +133,41 @@ export class PaymentsService {
           },
         ),
       ],
+    }
+  }
+
+  /**
+   * A purchase posted in the caller's transaction, the listener told in that same transaction:
+   * the points it earns commit with it or not at all.
+   */
+  async purchaseIn(trx: Trx, principal: Principal, input: PurchaseInput): Promise<PostedTransaction> {
+    const request = await this.purchase(principal, input)
+    const posted = await this.engine.postOne(trx, request)
+    const walletEntry = posted.entries.find((e) => e.walletId !== null)!
+    await this.listener?.purchased(trx, {
+      transactionId: posted.id,
+      userId: walletEntry.ownerUserId!,
+      walletId: walletEntry.walletId!,
+      currency: posted.currency,
+      merchant: input.merchant,
+      amount: posted.amount,
+      orderId: input.orderId ?? null,
+    })
+    return posted
+  }
+
+  /**
+   * Whether this purchase must post in its own transaction, for the listener, rather than with
+   * other callers' movements by group commit (the default, and the faster).
+   */
+  async purchaseNeedsTransaction(principal: Principal, input: PurchaseInput): Promise<boolean> {
+    if (!this.listener) return false
+    try {
+      const wallet = await this.wallets.walletIdentity(principal, input.walletId)
+      return await this.listener.mayCare(wallet.currency)
+    } catch {
+      // Group commit's build meets the same refusal and records it under the key.
+      return false
     }
   }
 
@@ -317,7 +380,7 @@ export class PaymentsService {
       }
     })
     const walletIds = entries.filter((e) => e.kind === 'wallet').map((e) => e.account_id)
-    return this.engine.postOne(trx, {
+    const reversal = await this.engine.postOne(trx, {
       type: 'reversal',
       currency: original.currency,
       amount,
@@ -343,5 +406,14 @@ export class PaymentsService {
         ),
       ],
     })
+    if (original.type === 'purchase') {
+      await this.listener?.refunded(trx, {
+        purchaseTransactionId: transactionId,
+        purchaseAmount: original.amount,
+        refundedTotal: original.amount - remaining + amount,
+        reason: input.reason,
+      })
+    }
+    return reversal
   }
 }

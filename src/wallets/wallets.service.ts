@@ -8,6 +8,7 @@ import { TransactionNotFound, WalletClosed, WalletNotFound } from '../ledger/led
 import type { PostingEngine } from '../ledger/posting-engine.js'
 import type { PostedTransaction, PostingRequest } from '../ledger/posting-types.js'
 import { type CurrencyRegistry, formatAmount, parseAmount } from '../money/index.js'
+import { PointAssetNotAWallet } from '../points/points.errors.js'
 import { type BalanceCache, type CachedWallet, servableFromCache } from './balance-cache.js'
 import type { HistoryCursors } from './history-cursor.js'
 import {
@@ -63,6 +64,8 @@ export class WalletsService {
     private readonly selfDeposits: boolean,
     /** Current wallets for GET /wallets/{id} and its balance; null when BALANCE_CACHE is off. */
     private readonly cache: BalanceCache | null = null,
+    /** Assets of loyalty point programs: their accounts live under /points, never as wallets. */
+    private readonly isPointAsset: (currency: string) => boolean = () => false,
   ) {}
 
   private format(minor: bigint, currency: string): string {
@@ -149,7 +152,7 @@ export class WalletsService {
     let identity = this.identities.get(walletId)
     if (!identity) {
       const wallet = await repo.findWallet(db, walletId)
-      if (!wallet) throw new WalletNotFound({ walletId })
+      if (!wallet || this.isPointAsset(wallet.currency)) throw new WalletNotFound({ walletId })
       identity = { id: wallet.id, userId: wallet.user_id, currency: wallet.currency }
       if (this.identities.size >= WALLET_IDENTITY_CACHE_SIZE) {
         this.identities.delete(this.identities.keys().next().value!)
@@ -169,7 +172,11 @@ export class WalletsService {
     db: Db | Trx = this.db,
   ): Promise<repo.WalletRow> {
     const wallet = await repo.findWallet(db, walletId)
-    if (!wallet || (!seesEverything(principal) && wallet.user_id !== principal.userId)) {
+    if (
+      !wallet ||
+      this.isPointAsset(wallet.currency) ||
+      (!seesEverything(principal) && wallet.user_id !== principal.userId)
+    ) {
       throw new WalletNotFound({ walletId })
     }
     await this.knowCurrencies([wallet.currency])
@@ -186,6 +193,7 @@ export class WalletsService {
       // Read in this transaction under a share lock: a custom asset another process just defined
       // is found, and its decimals cannot change before this wallet commits.
       const currency = (await this.currencyResolver.resolve(input.currency, trx)).code
+      if (this.isPointAsset(currency)) throw new PointAssetNotAWallet({ currency })
       const inserted = await repo.insertWalletIfAbsent(trx, { id: uuidv7(), userId, currency })
       if (inserted) {
         const view = this.walletView(inserted)
@@ -201,7 +209,9 @@ export class WalletsService {
 
   async listWallets(principal: Principal): Promise<WalletView[]> {
     if (!principal.userId) return []
-    const rows = await repo.listWalletsOfUser(this.readDb, principal.userId)
+    const rows = (await repo.listWalletsOfUser(this.readDb, principal.userId)).filter(
+      (row) => !this.isPointAsset(row.currency),
+    )
     await this.knowCurrencies(rows.map((row) => row.currency))
     return rows.map((row) => this.walletView(row))
   }
@@ -230,12 +240,14 @@ export class WalletsService {
   private async currentWallet(principal: Principal, walletId: string): Promise<repo.WalletRow> {
     const cached = await this.cache?.get(walletId)
     if (cached && servableFromCache(cached)) {
-      if (!mayReadBalanceOf(principal, cached.user_id)) throw new WalletNotFound({ walletId })
+      if (!mayReadBalanceOf(principal, cached.user_id) || this.isPointAsset(cached.currency))
+        throw new WalletNotFound({ walletId })
       await this.knowCurrencies([cached.currency])
       return cached
     }
     let wallet = await repo.findCurrentWallet(this.db, walletId)
-    if (!wallet || !mayReadBalanceOf(principal, wallet.user_id)) throw new WalletNotFound({ walletId })
+    if (!wallet || !mayReadBalanceOf(principal, wallet.user_id) || this.isPointAsset(wallet.currency))
+      throw new WalletNotFound({ walletId })
     await this.knowCurrencies([wallet.currency])
     // Lazy expiry: a reader never sees money reserved by a hold that has run out.
     if (wallet.pending > 0n && wallet.has_expired_holds) {
@@ -257,7 +269,7 @@ export class WalletsService {
   async changeStatus(walletId: string, action: 'freeze' | 'unfreeze' | 'close'): Promise<WalletView> {
     return this.engine.changes.transaction(this.db, async (trx) => {
       const wallet = await repo.lockWalletForStatusChange(trx, walletId)
-      if (!wallet) throw new WalletNotFound({ walletId })
+      if (!wallet || this.isPointAsset(wallet.currency)) throw new WalletNotFound({ walletId })
       if (wallet.status === 'closed') throw new WalletClosed({ walletId })
       if (action === 'close' && (wallet.balance !== 0n || wallet.pending !== 0n))
         throw new WalletNotEmpty({ walletId })
@@ -421,6 +433,7 @@ export class WalletsService {
     const found = await repo.findTransaction(this.readDb, transactionId)
     if (
       !found ||
+      this.isPointAsset(found.transaction.currency) ||
       (!seesEverything(principal) && !found.ownerUserIds.some((userId) => userId === principal.userId))
     ) {
       throw new TransactionNotFound({ transactionId })

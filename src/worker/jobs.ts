@@ -61,6 +61,16 @@ export function workerJobs(container: Container): WorkerJob[] {
       },
     },
     {
+      // Batches of accounts with SKIP LOCKED (PointsService.settleDueAccounts): a midnight of
+      // lapsing lots never holds many locks at once, nor waits on a request's.
+      name: 'settle-points',
+      intervalMs: 5000,
+      run: async () => {
+        const settled = await container.points.settleDueAccounts()
+        if (settled.accounts > 0) container.logger.info(settled, 'due point lots matured and expired')
+      },
+    },
+    {
       name: 'purge-idempotency-keys',
       intervalMs: 10 * 60_000,
       run: async () => {

@@ -206,10 +206,11 @@ describe('the outbox relay', () => {
     expect(received).toHaveLength(ids.length)
     for (const event of received) expect(contractViolations(event), event.type).toEqual([])
     const types = new Set(received.map((e) => e.type))
-    // Operations come from the command path, a disabled webhook from failed deliveries: their
-    // tests (test/operations/, test/webhooks/delivery.test.ts) check those events' contracts.
+    // Operations come from the command path, a disabled webhook from failed deliveries, points
+    // from the points routes: their tests (test/operations/, test/webhooks/delivery.test.ts,
+    // test/points/events.test.ts) check those events' contracts.
     const emittedByMovements = EVENT_TYPES.filter(
-      (type) => !type.startsWith('operation.') && type !== 'webhook.disabled',
+      (type) => !type.startsWith('operation.') && !type.startsWith('points.') && type !== 'webhook.disabled',
     )
     expect([...types].sort()).toEqual([...emittedByMovements].sort())
     // Envelope: the outbox row with its commit time and contract version.
