@@ -24,7 +24,12 @@ import { registerRateLimits } from './http/rate-limit.js'
 import { REQUEST_ID_HEADER, requestIdFor } from './http/request-id.js'
 import { registerStrictFormats, validatorCompiler } from './http/validator.js'
 import { operationRoutes } from './operations/operations.routes.js'
-import { DepositRequested, TransferRequested, WithdrawalRequested } from './operations/operations.schemas.js'
+import {
+  DepositRequested,
+  PointsEarnRequested,
+  TransferRequested,
+  WithdrawalRequested,
+} from './operations/operations.schemas.js'
 import { paymentRoutes } from './payments/payments.routes.js'
 import { pointsRoutes } from './points/points.routes.js'
 import { walletRoutes } from './wallets/wallets.routes.js'
@@ -35,6 +40,7 @@ const COMMAND_BODIES = {
   'deposit.requested': DepositRequested,
   'withdrawal.requested': WithdrawalRequested,
   'transfer.requested': TransferRequested,
+  'points.earn.requested': PointsEarnRequested,
 }
 
 registerAjvFormats()

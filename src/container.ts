@@ -257,6 +257,7 @@ export async function createContainer(
   const commandHandler = createCommandHandler({
     db: database.db,
     wallets,
+    points,
     idempotency,
     bus,
     logger,

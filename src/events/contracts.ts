@@ -253,7 +253,7 @@ export const EVENT_CONTRACTS = {
     summary: 'An asynchronous operation or a command was applied',
     data: Type.Object({
       operationId: Type.String({ minLength: 1 }),
-      type: Type.String({ examples: ['deposit', 'withdrawal', 'transfer'] }),
+      type: Type.String({ examples: ['deposit', 'withdrawal', 'transfer', 'points_earn'] }),
       status: Type.Literal('succeeded'),
       transactionId: Uuid,
     }),
@@ -264,7 +264,7 @@ export const EVENT_CONTRACTS = {
     summary: 'An asynchronous operation or a command was refused; nothing moved',
     data: Type.Object({
       operationId: Type.String({ minLength: 1 }),
-      type: Type.String({ examples: ['deposit', 'withdrawal', 'transfer'] }),
+      type: Type.String({ examples: ['deposit', 'withdrawal', 'transfer', 'points_earn'] }),
       status: Type.Literal('failed'),
       problem: Problem,
     }),

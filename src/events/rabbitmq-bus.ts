@@ -39,7 +39,12 @@ export const EVENTS_EXCHANGE = 'coffer.events'
 export const COMMANDS_EXCHANGE = 'coffer.commands'
 export const COMMANDS_QUEUE = 'coffer.commands'
 export const DEAD_LETTER_QUEUE = 'coffer.commands.dead'
-export const DEFAULT_COMMAND_TYPES = ['deposit.requested', 'withdrawal.requested', 'transfer.requested']
+export const DEFAULT_COMMAND_TYPES = [
+  'deposit.requested',
+  'withdrawal.requested',
+  'transfer.requested',
+  'points.earn.requested',
+]
 export const DEFAULT_RETRY_DELAYS_MS = [1000, 5000, 30_000, 120_000]
 
 /** Header of a republished command: how many deliveries it had before this one. */

@@ -14,6 +14,8 @@ import type { IdempotentWriter } from '../ledger/group-commit.js'
 import { IdempotencyKeyInFlight, IdempotencyKeyReused } from '../ledger/idempotency.errors.js'
 import type { KeyClaim } from '../ledger/idempotency-keys.js'
 import type { PostingRequest } from '../ledger/posting-types.js'
+import type { EarnInput } from '../points/points.schemas.js'
+import type { PointsService } from '../points/points.service.js'
 import type { MovementInput, TransferInput } from '../wallets/wallets.schemas.js'
 import type { WalletsService } from '../wallets/wallets.service.js'
 import * as repo from './operations.repository.js'
@@ -22,6 +24,8 @@ import {
   type CommandType,
   type CreateOperationInput,
   DepositRequested,
+  type PointsEarnCommand,
+  PointsEarnRequested,
   type TransferCommand,
   TransferRequested,
   type WorldMovementCommand,
@@ -31,6 +35,7 @@ import type { OperationType } from './operations.tables.js'
 
 const checkWorldMovement = Compile(DepositRequested)
 const checkTransfer = Compile(TransferRequested)
+const checkPointsEarn = Compile(PointsEarnRequested)
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
@@ -42,6 +47,8 @@ const TRANSIENT_SQLSTATES = new Set(['40001', '40P01', '55P03', '57014'])
 export interface CommandHandlerDeps {
   db: Db
   wallets: WalletsService
+  /** Applies `points.earn.requested`, as POST /points/earn does. */
+  points: PointsService
   idempotency: IdempotentWriter
   bus: EventBus
   logger: Logger
@@ -109,12 +116,12 @@ function dead(reason: string): CommandOutcome {
  * operation and writes `operation.failed` in one transaction, once, however often it is delivered.
  */
 export function createCommandHandler(deps: CommandHandlerDeps): CommandHandler {
-  const { db, wallets, idempotency, bus, logger } = deps
+  const { db, wallets, points, idempotency, bus, logger } = deps
 
   async function resolveOperation(
     sender: string,
     type: OperationType,
-    command: WorldMovementCommand | TransferCommand,
+    command: WorldMovementCommand | TransferCommand | PointsEarnCommand,
   ): Promise<{ operation: repo.OperationRow; principal: Principal } | string> {
     const { operationId, ...fields } = command
     if (sender === OPERATIONS_SENDER) {
@@ -154,7 +161,8 @@ export function createCommandHandler(deps: CommandHandlerDeps): CommandHandler {
     } catch (error) {
       return dead(`invalid_json: ${(error as Error).message}`)
     }
-    const check = type === 'transfer' ? checkTransfer : checkWorldMovement
+    const check =
+      type === 'transfer' ? checkTransfer : type === 'points_earn' ? checkPointsEarn : checkWorldMovement
     if (!check.Check(body)) {
       const issues = check
         .Errors(body)
@@ -185,6 +193,14 @@ export function createCommandHandler(deps: CommandHandlerDeps): CommandHandler {
     }
     const operationId = operation.operation_key
 
+    const succeeded = (transactionId: string) =>
+      outboxEvent('operation.succeeded', { type: 'operation', id: operation.id }, {
+        operationId,
+        type,
+        status: 'succeeded',
+        transactionId,
+      } satisfies OperationOutcome)
+
     const build = async (): Promise<PostingRequest> => {
       let posting: PostingRequest
       try {
@@ -194,7 +210,7 @@ export function createCommandHandler(deps: CommandHandlerDeps): CommandHandler {
             : await wallets.worldMovement(
                 principal,
                 (fields as { walletId: string }).walletId,
-                type,
+                type as 'deposit' | 'withdrawal',
                 fields as MovementInput,
               )
       } catch (error) {
@@ -203,25 +219,28 @@ export function createCommandHandler(deps: CommandHandlerDeps): CommandHandler {
       const postedEvents = posting.events
       return {
         ...posting,
-        events: (posted) => [
-          ...(postedEvents?.(posted) ?? []),
-          outboxEvent('operation.succeeded', { type: 'operation', id: operation.id }, {
-            operationId,
-            type,
-            status: 'succeeded',
-            transactionId: posted.id,
-          } satisfies OperationOutcome),
-        ],
+        events: (posted) => [...(postedEvents?.(posted) ?? []), succeeded(posted.id)],
       }
     }
 
     let recorded: { status: number; body: string }
     try {
-      recorded = await idempotency.postMovement(claim, {
-        build,
-        render: (posted) => wallets.transactionView(posted, principal),
-        renderRefusal: commandProblem,
-      })
+      recorded =
+        type === 'points_earn'
+          ? // Its own transaction, as POST /points/earn: the lot and the account's figures with the posting.
+            await idempotency.run(claim, {
+              work: async (trx) => {
+                const earned = await points.earn(trx, fields as EarnInput)
+                await repo.insertOperationEvent(trx, succeeded(earned.transactionId))
+                return { status: 201, body: earned }
+              },
+              renderRefusal: commandProblem,
+            })
+          : await idempotency.postMovement(claim, {
+              build,
+              render: (posted) => wallets.transactionView(posted, principal),
+              renderRefusal: commandProblem,
+            })
     } catch (error) {
       if (error instanceof AppError && error.code === IdempotencyKeyReused.definition.code) {
         return dead('operation_id_reused: another command already used this operationId')
@@ -233,14 +252,15 @@ export function createCommandHandler(deps: CommandHandlerDeps): CommandHandler {
     }
 
     if (recorded.status < 300) {
-      const transaction = JSON.parse(recorded.body) as { id: string }
+      const result = JSON.parse(recorded.body) as { id?: string; transactionId?: string }
+      const transactionId = (type === 'points_earn' ? result.transactionId : result.id)!
       // Again on a redelivery, so a crash between the posting's commit and this update heals.
       await repo.finishOperation(db, operation.id, {
         status: 'succeeded',
-        transactionId: transaction.id,
+        transactionId,
         result: recorded.body,
       })
-      await answer(command, { operationId, type, status: 'succeeded', transactionId: transaction.id })
+      await answer(command, { operationId, type, status: 'succeeded', transactionId })
       return { kind: 'done' }
     }
     const problem = JSON.parse(recorded.body) as Record<string, unknown>

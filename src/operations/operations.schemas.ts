@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import { EarnBody, EarnOutcome } from '../points/points.schemas.js'
 import { LedgerTransaction, MovementBody, TransferBody } from '../wallets/wallets.schemas.js'
 
 const Uuid = Type.String({ format: 'uuid' })
@@ -49,13 +50,20 @@ export const TransferRequested = Type.Object(
   { operationId: OperationId, ...transferFields },
   { additionalProperties: false },
 )
+/** Points for a user, as POST /points/earn gives them; a service's loyalty engine sends it. */
+export const PointsEarnRequested = Type.Object(
+  { operationId: OperationId, ...EarnBody.properties },
+  { additionalProperties: false },
+)
 export type WorldMovementCommand = Static<typeof DepositRequested>
 export type TransferCommand = Static<typeof TransferRequested>
+export type PointsEarnCommand = Static<typeof PointsEarnRequested>
 
 export const COMMAND_TYPES = {
   'deposit.requested': 'deposit',
   'withdrawal.requested': 'withdrawal',
   'transfer.requested': 'transfer',
+  'points.earn.requested': 'points_earn',
 } as const
 export type CommandType = keyof typeof COMMAND_TYPES
 
@@ -83,9 +91,16 @@ const OperationProblem = Type.Object(
 export const Operation = Type.Object(
   {
     id: Uuid,
-    type: Type.Union([Type.Literal('deposit'), Type.Literal('withdrawal'), Type.Literal('transfer')]),
+    type: Type.Union([
+      Type.Literal('deposit'),
+      Type.Literal('withdrawal'),
+      Type.Literal('transfer'),
+      Type.Literal('points_earn'),
+    ]),
     status: Type.Union([Type.Literal('accepted'), Type.Literal('succeeded'), Type.Literal('failed')]),
     transaction: Type.Union([LedgerTransaction, Type.Null()]),
+    /** A points.earn.requested command's outcome; the ledger transaction is its transactionId. */
+    points: Type.Optional(Type.Union([EarnOutcome, Type.Null()])),
     problem: Type.Union([OperationProblem, Type.Null()]),
     createdAt: Type.String({ format: 'date-time' }),
     updatedAt: Type.String({ format: 'date-time' }),

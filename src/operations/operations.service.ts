@@ -139,11 +139,15 @@ export class OperationsService {
       throw new OperationNotFound({ operationId })
     }
     const result = row.result as OperationView['transaction'] & OperationView['problem']
+    const earned = row.type === 'points_earn'
     return {
       id: row.id,
       type: row.type,
       status: row.status,
-      transaction: row.status === 'succeeded' ? result : null,
+      transaction: row.status === 'succeeded' && !earned ? result : null,
+      ...(earned
+        ? { points: row.status === 'succeeded' ? (row.result as OperationView['points']) : null }
+        : {}),
       problem: row.status === 'failed' ? result : null,
       createdAt: row.created_at.toISOString(),
       updatedAt: row.updated_at.toISOString(),

@@ -1,6 +1,6 @@
 import type { ColumnType } from 'kysely'
 
-export type OperationType = 'deposit' | 'withdrawal' | 'transfer'
+export type OperationType = 'deposit' | 'withdrawal' | 'transfer' | 'points_earn'
 export type OperationStatus = 'accepted' | 'succeeded' | 'failed'
 
 /** The principal a command is applied for, as stored with its operation. */

@@ -55,7 +55,7 @@ describe('/asyncapi.json', () => {
         .all()
         .map((m) => m.id())
         .sort(),
-    ).toEqual(['deposit.requested', 'transfer.requested', 'withdrawal.requested'])
+    ).toEqual(['deposit.requested', 'points.earn.requested', 'transfer.requested', 'withdrawal.requested'])
     expect(document.components.messages['deposit.requested'].payload.required).toContain('operationId')
   })
 })

@@ -11,6 +11,7 @@ import * as m0009 from './0009_outbox_sequence.js'
 import * as m0010 from './0010_webhooks.js'
 import * as m0011 from './0011_account_versions.js'
 import * as m0012 from './0012_points.js'
+import * as m0013 from './0013_points_commands.js'
 
 /**
  * Forward-only, in order. Listed here rather than read from disk so the same set runs from
@@ -29,4 +30,5 @@ export const migrations: Record<string, Migration> = {
   '0010_webhooks': m0010,
   '0011_account_versions': m0011,
   '0012_points': m0012,
+  '0013_points_commands': m0013,
 }
