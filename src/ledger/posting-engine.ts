@@ -222,7 +222,9 @@ export class PostingEngine {
   ): Promise<{ outcomes: PostingOutcome[]; released: number }> {
     for (const request of requested) assertBalanced(request)
     const locked = await lockWallets(trx, [...requested.flatMap(walletIdsOf), ...alsoLock])
-    let wallets = locked.wallets
+    // Replaced state by state as requests are accepted (in place: a batch of many requests must
+    // not copy every wallet's state once per request).
+    const wallets = locked.wallets
     // Lazy expiry: an overdue hold is released before the wallet is checked, so money that is
     // no longer reserved never causes an insufficient_funds.
     const releases =
@@ -240,7 +242,7 @@ export class PostingEngine {
         outcomes.push(applied)
         continue
       }
-      wallets = new Map([...wallets, ...applied.next])
+      for (const [id, state] of applied.next) wallets.set(id, state)
       for (const id of applied.next.keys()) touched.add(id)
       const posted: PostedTransaction = {
         id: request.id ?? uuidv7(),
