@@ -10,6 +10,9 @@ export const SCENARIO_NAMES = [
   'relay',
   'operations',
   'webhooks',
+  'withdrawals',
+  'points',
+  'points-expiry',
 ] as const
 export type ScenarioName = (typeof SCENARIO_NAMES)[number]
 
@@ -23,6 +26,8 @@ export interface BenchOptions {
   wallets: number
   /** Entries of the history-deep wallet. */
   deepEntries: number
+  /** Lots due to expire in points-expiry. */
+  pointsLots: number
   /** DATABASE_POOL_SIZE of the served process. */
   pool: number
   pgbenchDuration: number
@@ -43,6 +48,7 @@ const USAGE = `usage: npm run bench -- [options]
   --connections <n>          concurrent HTTP connections, and pgbench clients (default 64)
   --wallets <n>              funded wallets (default 10000)
   --deep-entries <n>         entries of the history-deep wallet (default 100 per wallet, at most 1000000)
+  --points-lots <n>          lots due to expire in points-expiry (default 100 per wallet, at most 1000000)
   --pool <n>                 DATABASE_POOL_SIZE of coffer serve (default 16)
   --pgbench-duration <s>     seconds per pgbench run (default 15, or --duration when shorter)
   --keep                     keep the bench databases instead of dropping them
@@ -75,6 +81,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       connections: { type: 'string' },
       wallets: { type: 'string' },
       'deep-entries': { type: 'string' },
+      'points-lots': { type: 'string' },
       pool: { type: 'string' },
       'pgbench-duration': { type: 'string' },
       keep: { type: 'boolean', default: false },
@@ -102,6 +109,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     connections: positiveInteger('connections', values.connections, 64),
     wallets,
     deepEntries: positiveInteger('deep-entries', values['deep-entries'], Math.min(1_000_000, wallets * 100)),
+    pointsLots: positiveInteger('points-lots', values['points-lots'], Math.min(1_000_000, wallets * 100)),
     pool: positiveInteger('pool', values.pool, 16),
     pgbenchDuration: positiveInteger('pgbench-duration', values['pgbench-duration'], Math.min(15, duration)),
     databaseUrl: env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',

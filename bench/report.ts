@@ -1,5 +1,8 @@
 import { type CpuUse, formatCpuUse } from './cpu.js'
 import type { PgbenchFigure } from './pgbench.js'
+import type { PointsExpiryFigures } from './points.js'
+
+export type { PointsExpiryFigures }
 
 export interface ScenarioResult {
   name: string
@@ -61,6 +64,15 @@ export interface BenchReport {
     p99OffMs: number
     p99OnMs: number
   }
+  /** points (earn/spend mixed) 2xx/s over withdrawals 2xx/s, both of this run. */
+  pointsVsWithdrawals?: {
+    pointsOkPerSecond: number
+    withdrawalsOkPerSecond: number
+    ratio: number
+    pointsP99Ms: number
+    withdrawalsP99Ms: number
+  }
+  pointsExpiry?: PointsExpiryFigures
   serveLog?: { file: string; errorLines: number }
   verify: { ok: boolean; output: string } | null
   failures: string[]
@@ -195,4 +207,13 @@ export function formatEventsTable(rows: EventRow[]): string {
       .trimEnd()
   const notes = rows.filter((r) => r.note).map((r) => `  ${r.name}: ${r.note}`)
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line), ...notes].join('\n')
+}
+
+export function formatPointsExpiry(f: PointsExpiryFigures): string {
+  return [
+    `points-expiry: ${f.lots.toLocaleString('en-US')} lots over ${f.accounts.toLocaleString('en-US')} accounts expired in ` +
+      `${f.seconds.toFixed(1)} s (${Math.round(f.lotsPerSecond).toLocaleString('en-US')} lots/s), ${f.dueAfter} left due`,
+    `  spends meanwhile: ${f.spends.ok} ok of ${f.spends.sent}, p50 ${f.spends.p50} ms, p99 ${f.spends.p99} ms, max ${f.spends.max} ms`,
+    `  goal ${f.goal}: ${f.goalMet ? 'met' : 'not met'}`,
+  ].join('\n')
 }

@@ -17,16 +17,27 @@ import {
 import { openBroker, outboxBacklog, percentile, tapEvents, waitForDrain } from './events.js'
 import { type BenchOptions, parseOptions, type ScenarioName, UsageError, usage } from './options.js'
 import { type PgbenchFigure, pgbenchAvailable, preparePgbenchDatabase, runPgbench } from './pgbench.js'
+import { measurePointsExpiry, SPENDABLE_POINTS, seedPointAccounts } from './points.js'
 import { formatProfileSummary, type ProfileSummary, summarizeProfileFile } from './profile.js'
 import {
   type BenchReport,
   type EventRow,
   formatEventsTable,
   formatNotes,
+  formatPointsExpiry,
   formatTable,
+  type PointsExpiryFigures,
   type ScenarioResult,
 } from './report.js'
-import { type BenchTarget, deposit, EVENT_SCENARIOS, SCENARIOS, transfer } from './scenarios.js'
+import {
+  type BenchTarget,
+  deposit,
+  EVENT_SCENARIOS,
+  POINTS_EXPIRY_SCENARIO,
+  pointsSpend,
+  SCENARIOS,
+  transfer,
+} from './scenarios.js'
 import {
   createServiceKey,
   type DeepWallet,
@@ -172,6 +183,18 @@ async function main(): Promise<number> {
     report.seed.deepWallet = { entries: deep.entries, seconds: (Date.now() - began) / 1000 }
     log(`seeded a wallet with ${deep.entries} entries in ${((Date.now() - began) / 1000).toFixed(1)} s`)
   }
+  let pointUsers: string[] = []
+  if (options.scenarios.includes('points')) {
+    const began = Date.now()
+    const seeded = await seedPointAccounts(container, {
+      accounts: Math.min(options.wallets, POINT_USERS),
+      expiringLots: 0,
+      spendable: SPENDABLE_POINTS,
+    })
+    pointUsers = seeded.userIds
+    report.seed.pointUsers = { count: pointUsers.length, seconds: (Date.now() - began) / 1000 }
+    log(`seeded ${pointUsers.length} point accounts in ${((Date.now() - began) / 1000).toFixed(1)} s`)
+  }
   const vacuumStarted = Date.now()
   await vacuumAnalyze(container)
   log(`vacuum and analyze in ${((Date.now() - vacuumStarted) / 1000).toFixed(1)} s`)
@@ -207,13 +230,14 @@ async function main(): Promise<number> {
     hotWallet: wallets[0] ?? '',
     merchant: 'bench-shop',
     deep: deep && { id: deep.id, middleCursor: deep.middleCursor },
+    pointUsers,
   }
   const auth = { authorization: `Bearer ${apiKey}` }
   await preflight(served, auth, target)
 
   for (const name of options.scenarios) {
     if (aborter.signal.aborted) break
-    if (EVENT_SCENARIOS.includes(name)) continue
+    if (EVENT_SCENARIOS.includes(name) || name === POINTS_EXPIRY_SCENARIO) continue
     const result = await measureScenario(name, options, served, auth, target, report.pgbench, benchUrl)
     report.scenarios.push(result)
     if (result.status === 'measured') {
@@ -226,6 +250,15 @@ async function main(): Promise<number> {
       if (ok === 0) failures.push(`${name}: no successful response`)
       if (serverErrors > 0) failures.push(`${name}: ${serverErrors} responses were 5xx (see the serve log)`)
     }
+  }
+
+  comparePointsWithWithdrawals(report)
+  if (options.scenarios.includes(POINTS_EXPIRY_SCENARIO) && !aborter.signal.aborted) {
+    await sleep(DRAIN_MS)
+    report.pointsExpiry = await measureExpiry(options, benchUrl, served, auth)
+    if (report.pointsExpiry.dueAfter > 0) failures.push('points-expiry: lots were still due after the job')
+    if (report.pointsExpiry.spends.failed > 0)
+      failures.push(`points-expiry: ${report.pointsExpiry.spends.failed} spends failed during the expiry`)
   }
 
   // autocannon hangs up on requests still in flight when a run ends; let the server finish them
@@ -281,6 +314,14 @@ async function main(): Promise<number> {
         `= x${c.ratio.toFixed(2)}; p99 ${c.p99OnMs} / ${c.p99OffMs} ms\n`,
     )
   }
+  if (report.pointsVsWithdrawals) {
+    const c = report.pointsVsWithdrawals
+    process.stdout.write(
+      `\npoints (earn/spend) vs withdrawals: ${Math.round(c.pointsOkPerSecond)} / ${Math.round(c.withdrawalsOkPerSecond)} 2xx/s ` +
+        `= x${c.ratio.toFixed(2)} (${c.ratio >= 1 ? 'at least as fast' : 'slower'}); p99 ${c.pointsP99Ms} / ${c.withdrawalsP99Ms} ms\n`,
+    )
+  }
+  if (report.pointsExpiry) process.stdout.write(`\n${formatPointsExpiry(report.pointsExpiry)}\n`)
   const notes = formatNotes(report)
   if (notes) process.stdout.write(`\n${notes}\n`)
   process.stdout.write(
@@ -291,6 +332,61 @@ async function main(): Promise<number> {
   process.stdout.write(`results: ${path.relative(REPO_ROOT, resultsFile)}\n`)
   for (const failure of failures) process.stdout.write(`FAILED: ${failure}\n`)
   return failures.length === 0 ? 0 : 1
+}
+
+/** Point accounts of the points scenario: random users, so spends rarely wait on each other. */
+const POINT_USERS = 10_000
+
+/** Whether points earn/spend keeps up with a wallet withdrawal, both measured in this run. */
+function comparePointsWithWithdrawals(report: BenchReport): void {
+  const measured = (name: string) => report.scenarios.find((s) => s.name === name && s.status === 'measured')
+  const points = measured('points')
+  const withdrawals = measured('withdrawals')
+  if (!points?.okPerSecond || !withdrawals?.okPerSecond) return
+  report.pointsVsWithdrawals = {
+    pointsOkPerSecond: points.okPerSecond,
+    withdrawalsOkPerSecond: withdrawals.okPerSecond,
+    ratio: points.okPerSecond / withdrawals.okPerSecond,
+    pointsP99Ms: points.latencyMs?.p99 ?? 0,
+    withdrawalsP99Ms: withdrawals.latencyMs?.p99 ?? 0,
+  }
+  log(
+    `points vs withdrawals: x${report.pointsVsWithdrawals.ratio.toFixed(2)} 2xx/s, p99 ` +
+      `${report.pointsVsWithdrawals.pointsP99Ms} / ${report.pointsVsWithdrawals.withdrawalsP99Ms} ms`,
+  )
+}
+
+/**
+ * points-expiry: the seeding and the sweep run in a container of this process (the worker job's
+ * own code on the bench database), the probe spends go to the served Coffer.
+ */
+async function measureExpiry(
+  options: BenchOptions,
+  benchUrl: string,
+  served: ServedCoffer,
+  auth: Record<string, string>,
+): Promise<PointsExpiryFigures> {
+  const container = await openContainer(benchUrl)
+  try {
+    log(`points-expiry: ${options.pointsLots} lots due, spends at a low rate meanwhile`)
+    const figures = await measurePointsExpiry(container, {
+      lots: options.pointsLots,
+      apiUrl: served.url,
+      auth,
+      spendRequest: (userIds) => {
+        const request = pointsSpend({ method: 'POST', path: '/', headers: {} }, userIds)
+        return { path: request.path, headers: request.headers, body: String(request.body) }
+      },
+      log,
+    })
+    log(
+      `points-expiry: ${figures.lots} lots in ${figures.seconds.toFixed(1)} s (${Math.round(figures.lotsPerSecond)} lots/s); ` +
+        `spends p99 ${figures.spends.p99} ms, max ${figures.spends.max} ms`,
+    )
+    return figures
+  } finally {
+    await container.close()
+  }
 }
 
 /**

@@ -9,6 +9,8 @@ export interface BenchTarget {
   hotWallet: string
   merchant: string
   deep: { id: string; middleCursor: string } | null
+  /** Users with a point account holding plenty of available points (points, points-expiry). */
+  pointUsers: string[]
 }
 
 export interface Scenario {
@@ -66,6 +68,27 @@ export const transfer = (request: RequestParams, wallets: readonly string[]) =>
 /** An asynchronous deposit into a random wallet: the operations load. */
 export const deposit = (request: RequestParams, wallets: readonly string[]) =>
   post(request, `${API}/operations`, { type: 'deposit', walletId: pick(wallets), amount: randomAmount() })
+
+/** A service's spend of 1 to 100 points for a user it names: the points-expiry probe load too. */
+export const pointsSpend = (request: RequestParams, userIds: readonly string[]) =>
+  post(request, `${API}/points/spend`, {
+    userId: pick(userIds),
+    points: String(randomInt(1, 101)),
+    source: 'bench',
+  })
+
+const pointsEarn = (request: RequestParams, userIds: readonly string[]) =>
+  post(request, `${API}/points/earn`, {
+    userId: pick(userIds),
+    points: String(randomInt(1, 101)),
+    source: 'bench',
+  })
+
+const withdrawal = (request: RequestParams, wallets: readonly string[]) =>
+  post(request, `${API}/wallets/${pick(wallets)}/withdrawals`, { amount: randomAmount() })
+
+/** Measured by bench/run.ts's measurePointsExpiry, not by the HTTP loop. */
+export const POINTS_EXPIRY_SCENARIO: ScenarioName = 'points-expiry'
 
 /** Measured against `coffer start` on RabbitMQ (bench/events.ts), not by the HTTP loop. */
 export const EVENT_SCENARIOS: readonly ScenarioName[] = ['relay', 'operations', 'webhooks']
@@ -152,6 +175,34 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
         { method: 'GET', path: base },
         { method: 'GET', path: `${base}?cursor=${target.deep.middleCursor}` },
       ]
+    },
+  },
+  withdrawals: {
+    name: 'withdrawals',
+    description: 'withdrawals from random funded wallets: what points spend is compared with',
+    pgbench: null,
+    requests: (target) => [{ setupRequest: (request) => withdrawal(request, target.wallets) }],
+  },
+  points: {
+    name: 'points',
+    description: '50 % points earn, 50 % points spend, by the service key for random point users',
+    pgbench: null,
+    probe: (target) => pointsSpend({ method: 'POST', path: '/', headers: {} }, target.pointUsers),
+    requests: (target) => [
+      {
+        setupRequest: (request) =>
+          randomInt(2) === 0
+            ? pointsEarn(request, target.pointUsers)
+            : pointsSpend(request, target.pointUsers),
+      },
+    ],
+  },
+  'points-expiry': {
+    name: 'points-expiry',
+    description: 'the settle-points job expiring --points-lots lots, spends at a low rate meanwhile',
+    pgbench: null,
+    requests: () => {
+      throw new Error("points-expiry is measured by measurePointsExpiry, not by autocannon's loop")
     },
   },
   relay: eventScenario('relay', 'outbox published to RabbitMQ: backlog drain, and lag at 1,000 transfers/s'),
