@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely'
 import type { Db, Trx } from '../db/database.js'
-import type { OutboxEvent } from '../events/outbox.js'
+import { insertOutboxEvents, type OutboxEvent } from '../events/outbox.js'
 import type { OperationStatus, OperationsTable, OperationType, StoredPrincipal } from './operations.tables.js'
 
 type Queryable = Db | Trx
@@ -85,17 +85,8 @@ export async function finishOperation(
 }
 
 /** The outbox row of an operation's own event (its success is written by the posting itself). */
-export async function insertOperationEvent(db: Queryable, event: OutboxEvent): Promise<void> {
-  await db
-    .insertInto('outbox')
-    .values({
-      id: event.id,
-      type: event.type,
-      aggregate_type: event.aggregateType,
-      aggregate_id: event.aggregateId,
-      payload: JSON.stringify(event.payload),
-    })
-    .execute()
+export function insertOperationEvent(db: Queryable, event: OutboxEvent): Promise<void> {
+  return insertOutboxEvents(db, [event])
 }
 
 /**

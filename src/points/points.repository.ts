@@ -1,6 +1,5 @@
 import { sql } from 'kysely'
 import type { Db, Trx } from '../db/database.js'
-import type { OutboxEvent } from '../events/outbox.js'
 import type { LotStatus } from './points.tables.js'
 
 type Queryable = Db | Trx
@@ -489,21 +488,7 @@ export async function historyPage(
   return q.orderBy('seq', 'desc').limit(query.limit).execute()
 }
 
-export async function insertOutbox(trx: Trx, events: OutboxEvent[]): Promise<void> {
-  if (events.length === 0) return
-  await trx
-    .insertInto('outbox')
-    .values(
-      events.map((e) => ({
-        id: e.id,
-        type: e.type,
-        aggregate_type: e.aggregateType,
-        aggregate_id: e.aggregateId,
-        payload: JSON.stringify(e.payload),
-      })),
-    )
-    .execute()
-}
+export { insertOutboxEvents } from '../events/outbox.js'
 
 export interface RuleRow {
   id: string

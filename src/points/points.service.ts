@@ -754,7 +754,7 @@ export class PointsService {
       )
       await repo.insertHistory(trx, result.history)
     } else {
-      await repo.insertOutbox(trx, [this.reversalEvent(account, data, account, now)])
+      await repo.insertOutboxEvents(trx, [this.reversalEvent(account, data, account, now)])
     }
     return { kind: 'returned' as const, posted, points: returned, lots, shortfall: 0n }
   }
@@ -805,7 +805,7 @@ export class PointsService {
       posted = result.posted[0]!
       history = result.history
     } else {
-      await repo.insertOutbox(trx, [this.reversalEvent(account, data, account, options.now)])
+      await repo.insertOutboxEvents(trx, [this.reversalEvent(account, data, account, options.now)])
     }
     await repo.updateLots(
       trx,

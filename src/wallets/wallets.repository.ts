@@ -1,6 +1,5 @@
 import { sql } from 'kysely'
 import type { Db, Trx } from '../db/database.js'
-import type { OutboxEvent } from '../events/outbox.js'
 
 /** Reads run on the primary or the replica, writes inside the caller's transaction. */
 type Queryable = Db | Trx
@@ -105,21 +104,7 @@ export async function updateWalletStatus(
   return row as WalletRow
 }
 
-export async function insertOutboxEvents(db: Queryable, events: OutboxEvent[]): Promise<void> {
-  if (events.length === 0) return
-  await db
-    .insertInto('outbox')
-    .values(
-      events.map((e) => ({
-        id: e.id,
-        type: e.type,
-        aggregate_type: e.aggregateType,
-        aggregate_id: e.aggregateId,
-        payload: JSON.stringify(e.payload),
-      })),
-    )
-    .execute()
-}
+export { insertOutboxEvents } from '../events/outbox.js'
 
 export interface HistoryRow {
   seq: bigint

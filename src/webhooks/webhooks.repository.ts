@@ -1,6 +1,5 @@
 import { type Selectable, sql, type Updateable } from 'kysely'
 import type { Db, Trx } from '../db/database.js'
-import type { OutboxEvent } from '../events/outbox.js'
 import type { OutboxRow } from '../events/relay.js'
 import type { DeliveryStatus, WebhookDeliveriesTable, WebhookSubscriptionsTable } from './webhooks.tables.js'
 
@@ -237,21 +236,7 @@ export async function findDelivery(
     .executeTakeFirst()
 }
 
-export async function insertOutboxEvents(trx: Trx, events: OutboxEvent[]): Promise<void> {
-  if (events.length === 0) return
-  await trx
-    .insertInto('outbox')
-    .values(
-      events.map((e) => ({
-        id: e.id,
-        type: e.type,
-        aggregate_type: e.aggregateType,
-        aggregate_id: e.aggregateId,
-        payload: JSON.stringify(e.payload),
-      })),
-    )
-    .execute()
-}
+export { insertOutboxEvents } from '../events/outbox.js'
 
 export async function countOutboxEvents(db: Queryable, range: { from: Date; to: Date }): Promise<number> {
   const { rows } = await sql<{ count: number }>`
