@@ -32,6 +32,7 @@ import {
 } from './operations/operations.schemas.js'
 import { paymentRoutes } from './payments/payments.routes.js'
 import { pointsRoutes } from './points/points.routes.js'
+import { statementRoutes } from './statements/statements.routes.js'
 import { walletRoutes } from './wallets/wallets.routes.js'
 import { webhookRoutes } from './webhooks/webhooks.routes.js'
 
@@ -125,5 +126,6 @@ export async function buildApp(container: Container): Promise<App> {
   await app.register(async (scope) => fxRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => operationRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => webhookRoutes(scope, container), { prefix: '/api/v1' })
+  await app.register(async (scope) => statementRoutes(scope, container), { prefix: '/api/v1' })
   return app
 }

@@ -293,6 +293,50 @@ export const ConfigSchema = Type.Object({
     description:
       'How long a read or write of the Redis balance cache may take before the read goes to the database instead, in milliseconds.',
   }),
+  STATEMENT_IMMEDIATE_MAX_DAYS: Type.Integer({
+    minimum: 0,
+    maximum: 3660,
+    default: 15,
+    description:
+      'Statements of a period up to this many days (and STATEMENT_IMMEDIATE_MAX_LINES) are answered at once (200); longer ones become a job (202).',
+  }),
+  STATEMENT_IMMEDIATE_MAX_LINES: Type.Integer({
+    minimum: 0,
+    maximum: 1_000_000,
+    default: 10_000,
+    description: 'A statement with more lines than this becomes a job (202), however short its period.',
+  }),
+  STATEMENT_MAX_RANGE_DAYS: Type.Integer({
+    minimum: 1,
+    maximum: 36_600,
+    default: 1830,
+    description: 'The longest period a statement may cover, in days (422 past it); 1830 is five years.',
+  }),
+  STATEMENT_MAX_CONCURRENT_JOBS: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 3,
+    description: 'Statement jobs one caller may have queued or running at once (429 past it).',
+  }),
+  STATEMENT_RETENTION_HOURS: Type.Integer({
+    minimum: 1,
+    maximum: 87_600,
+    default: 168,
+    description: 'How long a finished statement job and its file are kept, in hours; then both are deleted.',
+  }),
+  STATEMENT_LEASE_SECONDS: Type.Integer({
+    minimum: 2,
+    maximum: 3600,
+    default: 30,
+    description:
+      'How long a worker holds a statement job between renewals (it renews every quarter second); a job whose worker died is taken over by another after this long.',
+  }),
+  STATEMENT_WORKER_CONCURRENCY: Type.Integer({
+    minimum: 1,
+    maximum: 64,
+    default: 2,
+    description: 'Statement jobs a worker process generates at once.',
+  }),
 })
 
 /** Settings that mean something only together: one set without the others is a mistake. */

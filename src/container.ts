@@ -25,6 +25,7 @@ import { OperationsService } from './operations/operations.service.js'
 import { PaymentsService } from './payments/payments.service.js'
 import { EarningRules } from './points/earning-rules.js'
 import { PointsService } from './points/points.service.js'
+import { StatementsService } from './statements/statements.service.js'
 import { type BalanceCache, cachedFromCommitted, openBalanceCache } from './wallets/balance-cache.js'
 import { HistoryCursors } from './wallets/history-cursor.js'
 import { WalletsService } from './wallets/wallets.service.js'
@@ -88,6 +89,8 @@ export interface Container {
   webhookSender: WebhookSender
   /** Which wallets and users an event concerns, for the webhook filters (caches owners). */
   webhookParties: EventPartiesResolver
+  /** Statements of wallets and point accounts; long ones are jobs (src/worker/statements.ts). */
+  statements: StatementsService
   close(): Promise<void>
 }
 
@@ -275,6 +278,22 @@ export async function createContainer(
     secretGraceHours: config.WEBHOOK_SECRET_GRACE_HOURS,
     parties: webhookParties,
   })
+  const statements = new StatementsService({
+    db: database.db,
+    readDb: database.readDb,
+    wallets,
+    points,
+    holders: auth,
+    currencies: currencyRegistry,
+    logger,
+    limits: {
+      immediateMaxDays: config.STATEMENT_IMMEDIATE_MAX_DAYS,
+      immediateMaxLines: config.STATEMENT_IMMEDIATE_MAX_LINES,
+      maxRangeDays: config.STATEMENT_MAX_RANGE_DAYS,
+      maxConcurrentJobs: config.STATEMENT_MAX_CONCURRENT_JOBS,
+      retentionHours: config.STATEMENT_RETENTION_HOURS,
+    },
+  })
 
   return {
     config,
@@ -302,6 +321,7 @@ export async function createContainer(
     webhooks,
     webhookSender,
     webhookParties,
+    statements,
     close: async () => {
       await bus.close()
       await webhookSender.close()

@@ -18,6 +18,7 @@ import * as operationsErrors from './operations/operations.errors.js'
 import * as paginationErrors from './pagination.errors.js'
 import * as paymentsErrors from './payments/payments.errors.js'
 import * as pointsErrors from './points/points.errors.js'
+import * as statementsErrors from './statements/statements.errors.js'
 import * as walletsErrors from './wallets/wallets.errors.js'
 import * as webhooksErrors from './webhooks/webhooks.errors.js'
 
@@ -35,6 +36,7 @@ const ERROR_MODULES: readonly object[] = [
   paginationErrors,
   paymentsErrors,
   pointsErrors,
+  statementsErrors,
   walletsErrors,
   webhooksErrors,
 ]

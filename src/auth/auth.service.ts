@@ -258,6 +258,14 @@ export class AuthService {
     }
   }
 
+  /** Who holds a wallet or point account, as a statement names them; undefined for no such user. */
+  async holder(
+    userId: string,
+  ): Promise<{ userId: string; email: string | null; name: string | null } | undefined> {
+    const user = await repo.findUserById(this.db, userId)
+    return user ? { userId: user.id, email: user.email, name: user.name } : undefined
+  }
+
   /** The principal of a bearer credential (access token or API key), or null if it is not valid. */
   async authenticateBearer(credential: string): Promise<Principal | null> {
     if (credential.startsWith(API_KEY_PREFIX)) return this.authenticateApiKey(credential)

@@ -10,6 +10,7 @@ import { LEDGER_CHECKS, verifyLedger } from '../ledger/verify.js'
 import { createLogger } from '../logger.js'
 import { startCommandConsumer } from '../worker/commands.js'
 import { workerJobs } from '../worker/jobs.js'
+import { startStatements } from '../worker/statements.js'
 import { startWebhooks } from '../worker/webhooks.js'
 import { createWorker } from '../worker/worker.js'
 import { exitGracefullyOnSignals, httpServerPart, type Stoppable } from './lifecycle.js'
@@ -102,6 +103,8 @@ export async function runProcess(options: RunOptions): Promise<void> {
     parts.push({ name: 'commands', stop: () => commands.close() })
     const webhooks = await startWebhooks(container)
     parts.push({ name: 'webhooks', stop: () => webhooks.close() })
+    const statements = startStatements(container)
+    parts.push({ name: 'statements', stop: () => statements.close() })
   }
   parts.push({ name: 'storage', stop: () => container.close() })
   exitGracefullyOnSignals({ parts, timeoutMs: config.SHUTDOWN_TIMEOUT_MS, logger })

@@ -8,6 +8,7 @@ import type { FxTables } from '../fx/fx.tables.js'
 import type { LedgerTables } from '../ledger/ledger.tables.js'
 import type { OperationsTables } from '../operations/operations.tables.js'
 import type { PointsTables } from '../points/points.tables.js'
+import type { StatementsTables } from '../statements/statements.tables.js'
 import type { WalletsTables } from '../wallets/wallets.tables.js'
 import type { WebhooksTables } from '../webhooks/webhooks.tables.js'
 
@@ -19,4 +20,5 @@ export interface Database
     WalletsTables,
     OperationsTables,
     PointsTables,
+    StatementsTables,
     WebhooksTables {}

@@ -958,6 +958,20 @@ export class PointsService {
     }
   }
 
+  /** Whose point account a statement is of, and its id (null: never had points), for `principal`. */
+  async statementAccount(
+    principal: Principal,
+    userId?: string,
+  ): Promise<{ userId: string; accountId: string | null; asset: string }> {
+    const subject = await this.subjectOf(principal, userId)
+    const program = await this.program()
+    return {
+      userId: subject,
+      accountId: (await this.settledAccountId(subject)) ?? null,
+      asset: program.asset,
+    }
+  }
+
   async lots(principal: Principal, query: LotsQueryInput): Promise<LotView[]> {
     const subject = await this.subjectOf(principal, query.userId)
     const accountId = await this.settledAccountId(subject)

@@ -71,6 +71,15 @@ export function workerJobs(container: Container): WorkerJob[] {
       },
     },
     {
+      // Finished statement jobs and their files, after STATEMENT_RETENTION_HOURS.
+      name: 'purge-statements',
+      intervalMs: 10 * 60_000,
+      run: async () => {
+        const purged = await container.statements.purgeExpired()
+        if (purged > 0) container.logger.info({ purged }, 'expired statement jobs and files deleted')
+      },
+    },
+    {
       name: 'purge-idempotency-keys',
       intervalMs: 10 * 60_000,
       run: async () => {

@@ -1,0 +1,205 @@
+import { PassThrough } from 'node:stream'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import { principalOf } from '../auth/access.js'
+import type { App } from '../http/app-type.js'
+import { problemResponses } from '../http/problem.schemas.js'
+import { anyone, security } from '../http/route-conventions.js'
+import { renderStatement } from './render.js'
+import { STATEMENT_CONTENT_TYPES, type StatementFormat } from './statement-types.js'
+import { StatementFormatNotAcceptable } from './statements.errors.js'
+import {
+  PointsStatementQuery,
+  StatementDocument,
+  StatementJob,
+  StatementJobParams,
+  WalletStatementQuery,
+} from './statements.schemas.js'
+import type { StatementAnswer, StatementsService } from './statements.service.js'
+
+const tags = ['statements']
+const WalletParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+
+const StatementHeaders = Type.Object({
+  prefer: Type.Optional(
+    Type.String({ description: '`respond-async` makes even a short statement a job (202)' }),
+  ),
+})
+
+const statementResponses = {
+  200: {
+    ...StatementDocument,
+    description: 'The statement: JSON as below, or text/csv (RFC 4180) or application/pdf for format=csv|pdf',
+  },
+  202: { ...StatementJob, description: 'A job: follow Location (GET /statements/{jobId}) until done' },
+  ...problemResponses(400, 401, 404, 406, 422, 429),
+}
+
+/** `format` wins; otherwise Accept (q-values ignored, first match in order); JSON when it allows anything. */
+export function negotiateFormat(
+  format: StatementFormat | undefined,
+  accept: string | undefined,
+): StatementFormat {
+  if (format) return format
+  if (!accept) return 'json'
+  const types = accept.split(',').map((part) => part.split(';')[0]!.trim().toLowerCase())
+  for (const type of types) {
+    if (type === 'application/json' || type === '*/*' || type === 'application/*') return 'json'
+    if (type === 'text/csv' || type === 'text/*') return 'csv'
+    if (type === 'application/pdf') return 'pdf'
+  }
+  throw new StatementFormatNotAcceptable({ accept })
+}
+
+function prefersAsync(prefer: string | undefined): boolean {
+  return (
+    prefer
+      ?.toLowerCase()
+      .split(',')
+      .some((p) => p.trim() === 'respond-async') ?? false
+  )
+}
+
+/** ASCII name for old clients, RFC 6266 `filename*` for the rest. */
+function contentDisposition(kind: 'attachment' | 'inline', filename: string): string {
+  return `${kind}; filename="${filename.replace(/[^\x20-\x7e]|["\\]/g, '_')}"; filename*=UTF-8''${encodeURIComponent(filename)}`
+}
+
+export async function statementRoutes(app: App, deps: { statements: StatementsService }) {
+  const { statements } = deps
+
+  // Statements and files are streams, which the typed replies (JSON by schema) do not take.
+  const answer = (reply: FastifyReply, result: StatementAnswer, request: FastifyRequest) => {
+    if (result.kind === 'job') {
+      return reply
+        .code(202)
+        .header('location', `/api/v1/statements/${result.job.id}`)
+        .header('retry-after', '1')
+        .send(result.job)
+    }
+    const body = new PassThrough()
+    // Rendered straight into the response, so a statement never sits in memory whole; a failure
+    // midway can only cut the response short (the status is already sent), and is logged.
+    renderStatement(result.source, result.format, body).catch((error: unknown) => {
+      request.log.error({ err: error }, 'statement rendering failed midway')
+      body.destroy(error as Error)
+    })
+    reply.header('content-type', STATEMENT_CONTENT_TYPES[result.format])
+    if (result.format !== 'json') {
+      reply.header(
+        'content-disposition',
+        contentDisposition(result.format === 'pdf' ? 'inline' : 'attachment', result.filename),
+      )
+    }
+    return reply.code(200).send(body)
+  }
+
+  app.get(
+    '/wallets/:id/statement',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: "A wallet's statement for a period, as JSON, CSV or PDF (a job past 15 days)",
+        description:
+          'Opening balance at from, closing balance at to, totals by type and every line with its balance after. Up to STATEMENT_IMMEDIATE_MAX_DAYS (15) days and STATEMENT_IMMEDIATE_MAX_LINES lines the statement is the answer (200); longer, it is a job (202, Location).',
+        params: WalletParams,
+        querystring: WalletStatementQuery,
+        headers: StatementHeaders,
+        response: statementResponses,
+      },
+    },
+    async (request, reply) => {
+      const format = negotiateFormat(request.query.format, request.headers.accept)
+      const result = await statements.request(
+        principalOf(request),
+        { kind: 'wallet', walletId: request.params.id },
+        request.query,
+        format,
+        { preferAsync: prefersAsync(request.headers.prefer) },
+      )
+      return answer(reply, result, request)
+    },
+  )
+
+  app.get(
+    '/points/statement',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: "The caller's points statement for a period, as JSON, CSV or PDF",
+        querystring: PointsStatementQuery,
+        headers: StatementHeaders,
+        response: statementResponses,
+      },
+    },
+    async (request, reply) => {
+      const format = negotiateFormat(request.query.format, request.headers.accept)
+      const result = await statements.request(
+        principalOf(request),
+        { kind: 'points', userId: request.query.userId },
+        request.query,
+        format,
+        { preferAsync: prefersAsync(request.headers.prefer) },
+      )
+      return answer(reply, result, request)
+    },
+  )
+
+  app.get(
+    '/statements/:jobId',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: 'A statement job: status, progress and, when done, its file',
+        params: StatementJobParams,
+        response: { 200: StatementJob, ...problemResponses(400, 401, 404) },
+      },
+    },
+    async (request) => statements.job(principalOf(request), request.params.jobId),
+  )
+
+  app.get(
+    '/statements/:jobId/file',
+    {
+      config: { access: anyone },
+      schema: {
+        tags,
+        security,
+        summary: "Download a finished statement job's file",
+        params: StatementJobParams,
+        headers: Type.Object({ 'if-none-match': Type.Optional(Type.String()) }),
+        response: {
+          200: {
+            description: 'The file (application/json, text/csv or application/pdf)',
+            type: 'string',
+            format: 'binary',
+          },
+          304: { description: 'Not modified: If-None-Match names this file', type: 'null' },
+          ...problemResponses(400, 401, 404, 409),
+        },
+      },
+    },
+    async (request, typedReply) => {
+      const reply: FastifyReply = typedReply
+      const file = await statements.file(principalOf(request), request.params.jobId)
+      const etag = `"${file.sha256}"`
+      reply
+        .header('etag', etag)
+        .header('cache-control', 'private, max-age=31536000, immutable')
+        .header('content-type', file.contentType)
+        .header('content-disposition', contentDisposition('attachment', file.filename))
+      const ifNoneMatch = request.headers['if-none-match']
+      if (ifNoneMatch?.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*')) {
+        return reply.code(304).send()
+      }
+      reply.header('content-length', file.size)
+      return reply.code(200).send(file.body)
+    },
+  )
+}
