@@ -4,6 +4,7 @@ import { registerAjvFormats, type TypeBoxTypeProvider } from '@fastify/type-prov
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
 import { registerAccessControl } from './auth/access.js'
 import { authRoutes, jwksRoutes } from './auth/auth.routes.js'
+import { batchRoutes } from './batches/batches.routes.js'
 import { trustProxyOf } from './config.js'
 import type { Container } from './container.js'
 import { currencyRoutes } from './currencies/currencies.routes.js'
@@ -127,5 +128,6 @@ export async function buildApp(container: Container): Promise<App> {
   await app.register(async (scope) => operationRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => webhookRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => statementRoutes(scope, container), { prefix: '/api/v1' })
+  await app.register(async (scope) => batchRoutes(scope, container), { prefix: '/api/v1' })
   return app
 }

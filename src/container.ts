@@ -6,6 +6,7 @@ import { authRepository } from './auth/auth.repository.js'
 import { AuthService } from './auth/auth.service.js'
 import { bearerAuthenticator } from './auth/authenticator.js'
 import { DatabaseDenylist, RedisDenylist } from './auth/denylist.js'
+import { BatchesService } from './batches/batches.service.js'
 import type { Config } from './config.js'
 import { CurrenciesService } from './currencies/currencies.service.js'
 import { connectDatabase, type DatabaseHandles } from './db/database.js'
@@ -91,6 +92,8 @@ export interface Container {
   webhookParties: EventPartiesResolver
   /** Statements of wallets and point accounts; long ones are jobs (src/worker/statements.ts). */
   statements: StatementsService
+  /** POST /api/v1/batches: many movements in one request, independent, atomic or dry run. */
+  batches: BatchesService
   close(): Promise<void>
 }
 
@@ -278,6 +281,7 @@ export async function createContainer(
     secretGraceHours: config.WEBHOOK_SECRET_GRACE_HOURS,
     parties: webhookParties,
   })
+  const batches = new BatchesService({ wallets, payments, idempotency })
   const statements = new StatementsService({
     db: database.db,
     readDb: database.readDb,
@@ -322,6 +326,7 @@ export async function createContainer(
     webhookSender,
     webhookParties,
     statements,
+    batches,
     close: async () => {
       await bus.close()
       await webhookSender.close()

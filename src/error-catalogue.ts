@@ -4,7 +4,9 @@
  * as a side effect of whichever modules happen to be loaded. test/errors-doc.test.ts fails when an
  * errors file is missing here, and keeps the catalogue and docs/errors.md in step.
  */
+
 import * as authErrors from './auth/auth.errors.js'
+import * as batchesErrors from './batches/batches.errors.js'
 import * as currenciesErrors from './currencies/currencies.errors.js'
 import { AppError, type DefinedError, type ErrorDefinition } from './errors.js'
 import * as fxErrors from './fx/fx.errors.js'
@@ -24,6 +26,7 @@ import * as webhooksErrors from './webhooks/webhooks.errors.js'
 
 const ERROR_MODULES: readonly object[] = [
   authErrors,
+  batchesErrors,
   currenciesErrors,
   fxErrors,
   httpErrors,

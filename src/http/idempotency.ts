@@ -23,13 +23,26 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null'
 }
 
-function fingerprintOf(request: FastifyRequest): string {
+/**
+ * What tells a retry from another request: method, route, params and body. A movement of a
+ * batch is fingerprinted as the single request it stands for, so either can retry the other.
+ */
+export function requestFingerprint(method: string, url: string, params: unknown, body: unknown): string {
   return createHash('sha256')
-    .update(`${request.method} ${request.routeOptions.url}\n`)
-    .update(canonicalJson(request.params ?? {}))
+    .update(`${method} ${url}\n`)
+    .update(canonicalJson(params ?? {}))
     .update('\n')
-    .update(canonicalJson(request.body ?? null))
+    .update(canonicalJson(body ?? null))
     .digest('base64url')
+}
+
+function fingerprintOf(request: FastifyRequest): string {
+  return requestFingerprint(
+    request.method,
+    request.routeOptions.url ?? request.url,
+    request.params,
+    request.body,
+  )
 }
 
 /**

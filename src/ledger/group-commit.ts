@@ -1,7 +1,7 @@
 import type { Db, Trx } from '../db/database.js'
 import { isDatabaseUnavailable } from '../db/unavailable.js'
 import { AppError } from '../errors.js'
-import { IdempotencyKeyInFlight, IdempotencyKeyReused } from './idempotency.errors.js'
+import { BatchPartlyRecorded, IdempotencyKeyInFlight, IdempotencyKeyReused } from './idempotency.errors.js'
 import {
   claimKeys,
   type KeyClaim,
@@ -43,6 +43,28 @@ export interface TransactionalWork {
 }
 
 class ConcurrentFirstUse extends Error {}
+
+/** One movement of a batch: a plain posting to build, or work of its own in the batch's transaction. */
+export interface BatchMovement {
+  claim: KeyClaim
+  build?: () => Promise<PostingRequest>
+  work?: (trx: Trx) => Promise<PostedTransaction>
+  render: (posted: PostedTransaction) => unknown
+  renderRefusal: RenderRefusal
+}
+
+/** What a batch did: each item's answer, in order (as recorded, or as it would have been). */
+export type BatchOutcome =
+  | { kind: 'applied' | 'replayed' | 'dry_run'; answers: RecordedAnswer[] }
+  /** Nothing applied: `firstRefused` (and maybe others) was refused with `error`. */
+  | { kind: 'refused'; answers: RecordedAnswer[]; firstRefused: number; error: AppError }
+
+/** Rolls a batch's transaction back while handing its outcome out (a dry run, a refused item). */
+class BatchRolledBack extends Error {
+  constructor(readonly outcome: BatchOutcome) {
+    super(outcome.kind)
+  }
+}
 
 /** At most this many movements share a database transaction. */
 const MAX_BATCH = 100
@@ -130,6 +152,152 @@ export class IdempotentWriter {
         this.startBatches()
       })
     })
+  }
+
+  /**
+   * Several movements as one: all posted in one database transaction with their keys, or none
+   * (`atomic`), or checked under the same locks and rolled back (`dryRun`: what would happen,
+   * applying nothing and recording no key). Items are posted in order, each seeing the state the
+   * ones before it left. If every key already has its answer (a replay of an applied batch), the
+   * stored answers are returned; a batch some of whose keys are recorded and others not is
+   * refused, since all or none of it can be applied.
+   */
+  async postAll(items: BatchMovement[], options: { dryRun: boolean }): Promise<BatchOutcome> {
+    const slots = items.map((item) => `${item.claim.scope} ${item.claim.key}`)
+    if (slots.some((slot) => this.inFlight.has(slot))) throw new IdempotencyKeyInFlight()
+    for (const slot of slots) this.inFlight.add(slot)
+    try {
+      const postings: (PostingRequest | null)[] = []
+      const refusals: (AppError | null)[] = []
+      for (const item of items) {
+        if (!item.build) {
+          postings.push(null)
+          refusals.push(null)
+          continue
+        }
+        try {
+          postings.push(await item.build())
+          refusals.push(null)
+        } catch (error) {
+          if (!isBusinessRefusal(error)) throw error
+          postings.push(null)
+          refusals.push(error)
+        }
+      }
+      const run = () =>
+        this.changes.transaction(this.db, (trx) => this.postAllIn(trx, items, postings, refusals, options))
+      try {
+        return await run()
+      } catch (error) {
+        if (error instanceof BatchRolledBack) return error.outcome
+        if (!(error instanceof ConcurrentFirstUse)) throw error
+        // Another process recorded one of these keys meanwhile: again, which replays or refuses.
+        try {
+          return await run()
+        } catch (again) {
+          if (again instanceof BatchRolledBack) return again.outcome
+          throw again
+        }
+      }
+    } finally {
+      for (const slot of slots) this.inFlight.delete(slot)
+    }
+  }
+
+  private async postAllIn(
+    trx: Trx,
+    items: BatchMovement[],
+    postings: (PostingRequest | null)[],
+    buildRefusals: (AppError | null)[],
+    { dryRun }: { dryRun: boolean },
+  ): Promise<BatchOutcome> {
+    const claims = await claimKeys(
+      trx,
+      items.map((item) => item.claim),
+    )
+    const refusedClaim = claims.find((c): c is AppError => c instanceof AppError)
+    if (refusedClaim) throw refusedClaim
+    const recorded = claims.filter((c) => c !== 'claimed').length
+    if (recorded === items.length) {
+      return { kind: 'replayed', answers: claims as RecordedAnswer[] }
+    }
+    if (recorded > 0 && !dryRun) {
+      throw new BatchPartlyRecorded({
+        recorded: claims.flatMap((c, i) => (c === 'claimed' ? [] : [items[i]!.claim.key])),
+      })
+    }
+
+    const answers = claims.map((c) => (c === 'claimed' || c instanceof AppError ? null : c))
+    const results: ({ ok: true; body: string } | { ok: false; error: AppError } | null)[] = items.map(
+      (_, i) => (buildRefusals[i] ? { ok: false, error: buildRefusals[i]! } : null),
+    )
+    // Runs of plain postings go to the engine together; work of its own (a purchase that earns
+    // points) runs alone, in its place in the order.
+    let run: number[] = []
+    const flush = async () => {
+      if (run.length === 0) return
+      const outcomes = await this.engine.post(
+        trx,
+        run.map((i) => postings[i]!),
+      )
+      outcomes.forEach((outcome, j) => {
+        const i = run[j]!
+        results[i] = outcome.ok
+          ? { ok: true, body: JSON.stringify(items[i]!.render(outcome.posted)) }
+          : outcome
+      })
+      run = []
+    }
+    for (let i = 0; i < items.length; i += 1) {
+      if (answers[i] || results[i]) continue
+      const item = items[i]!
+      if (postings[i]) {
+        run.push(i)
+        continue
+      }
+      await flush()
+      try {
+        results[i] = { ok: true, body: JSON.stringify(item.render(await item.work!(trx))) }
+      } catch (error) {
+        if (!isBusinessRefusal(error)) throw error
+        results[i] = { ok: false, error }
+      }
+    }
+    await flush()
+
+    const outcomeAnswers = items.map((item, i): RecordedAnswer => {
+      const stored = answers[i]
+      if (stored) return stored
+      const result = results[i]!
+      return result.ok
+        ? { status: 201, body: result.body, replayed: false }
+        : {
+            status: result.error.status,
+            body: JSON.stringify(item.renderRefusal(result.error)),
+            replayed: false,
+          }
+    })
+    const refused = results.findIndex((r) => r !== null && !r.ok)
+    if (dryRun) throw new BatchRolledBack({ kind: 'dry_run', answers: outcomeAnswers })
+    if (refused >= 0) {
+      const failure = results[refused] as { ok: false; error: AppError }
+      throw new BatchRolledBack({
+        kind: 'refused',
+        answers: outcomeAnswers,
+        firstRefused: refused,
+        error: failure.error,
+      })
+    }
+    const ok = await recordAnswers(
+      trx,
+      outcomeAnswers.map((answer, i) => ({
+        claim: items[i]!.claim,
+        status: answer.status,
+        body: answer.body,
+      })),
+    )
+    if (!ok) throw new ConcurrentFirstUse()
+    return { kind: 'applied', answers: outcomeAnswers }
   }
 
   /** Forgets keys older than the retention; the worker calls it. */

@@ -16,3 +16,12 @@ export const IdempotencyKeyInFlight = defineError({
   title: 'A request with this Idempotency-Key is still running',
   detail: 'A request with this Idempotency-Key is still being processed; retry after it completes',
 })
+
+export const BatchPartlyRecorded = defineError<{ recorded: string[] }>({
+  code: 'batch_partly_recorded',
+  status: 422,
+  title: 'Some keys of this atomic batch already have answers',
+  detail: (p) =>
+    `An atomic batch is applied whole or not at all, but ${p.recorded.length} of its idempotency keys (${p.recorded.slice(0, 5).join(', ')}${p.recorded.length > 5 ? ', …' : ''}) already have answers; send them with new keys, or the rest without them`,
+  members: ['recorded'],
+})
