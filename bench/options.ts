@@ -13,6 +13,7 @@ export const SCENARIO_NAMES = [
   'withdrawals',
   'points',
   'points-expiry',
+  'statement',
 ] as const
 export type ScenarioName = (typeof SCENARIO_NAMES)[number]
 
@@ -24,7 +25,7 @@ export interface BenchOptions {
   warmup: number
   connections: number
   wallets: number
-  /** Entries of the history-deep wallet. */
+  /** Entries of the deep wallet of history-deep and statement. */
   deepEntries: number
   /** Lots due to expire in points-expiry. */
   pointsLots: number
@@ -47,7 +48,8 @@ const USAGE = `usage: npm run bench -- [options]
   --warmup <s>               unmeasured seconds before each scenario (default 2, 1 below --duration 10)
   --connections <n>          concurrent HTTP connections, and pgbench clients (default 64)
   --wallets <n>              funded wallets (default 10000)
-  --deep-entries <n>         entries of the history-deep wallet (default 100 per wallet, at most 1000000)
+  --deep-entries <n>         entries of the deep wallet of history-deep and statement
+                             (default 100 per wallet, at most 1000000)
   --points-lots <n>          lots due to expire in points-expiry (default 100 per wallet, at most 1000000)
   --pool <n>                 DATABASE_POOL_SIZE of coffer serve (default 16)
   --pgbench-duration <s>     seconds per pgbench run (default 15, or --duration when shorter)

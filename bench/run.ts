@@ -25,6 +25,7 @@ import {
   formatEventsTable,
   formatNotes,
   formatPointsExpiry,
+  formatStatements,
   formatTable,
   type PointsExpiryFigures,
   type ScenarioResult,
@@ -36,6 +37,7 @@ import {
   POINTS_EXPIRY_SCENARIO,
   pointsSpend,
   SCENARIOS,
+  STATEMENT_SCENARIO,
   transfer,
 } from './scenarios.js'
 import {
@@ -46,7 +48,8 @@ import {
   seedWallets,
   vacuumAnalyze,
 } from './seed.js'
-import { cofferEnv, REPO_ROOT, runCoffer, type ServedCoffer, serveCoffer } from './server.js'
+import { cofferEnv, REPO_ROOT, runCoffer, type ServedCoffer, serveCoffer, startWorker } from './server.js'
+import { measureStatements, type StatementFigures, statementFailures } from './statement.js'
 import { measureWebhookDelivery, type WebhookFigures } from './webhooks.js'
 
 const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results')
@@ -165,7 +168,8 @@ async function main(): Promise<number> {
   log(`created database ${benchDb}`)
   await migrate(benchUrl)
 
-  const needsWallets = options.scenarios.some((s) => s !== 'history-deep')
+  const deepOnly: ScenarioName[] = ['history-deep', STATEMENT_SCENARIO]
+  const needsWallets = options.scenarios.some((s) => !deepOnly.includes(s))
   let container: Container | null = await openContainer(benchUrl)
   undo.push({ name: 'close seeding container', run: async () => container?.close() })
   const apiKey = await createServiceKey(container)
@@ -177,7 +181,7 @@ async function main(): Promise<number> {
     log(`seeded and funded ${wallets.length} wallets in ${((Date.now() - began) / 1000).toFixed(1)} s`)
   }
   let deep: DeepWallet | null = null
-  if (options.scenarios.includes('history-deep')) {
+  if (options.scenarios.some((s) => deepOnly.includes(s))) {
     const began = Date.now()
     deep = await seedDeepWallet(container, options.deepEntries)
     report.seed.deepWallet = { entries: deep.entries, seconds: (Date.now() - began) / 1000 }
@@ -237,7 +241,8 @@ async function main(): Promise<number> {
 
   for (const name of options.scenarios) {
     if (aborter.signal.aborted) break
-    if (EVENT_SCENARIOS.includes(name) || name === POINTS_EXPIRY_SCENARIO) continue
+    if (EVENT_SCENARIOS.includes(name) || name === POINTS_EXPIRY_SCENARIO || name === STATEMENT_SCENARIO)
+      continue
     const result = await measureScenario(name, options, served, auth, target, report.pgbench, benchUrl)
     report.scenarios.push(result)
     if (result.status === 'measured') {
@@ -289,6 +294,12 @@ async function main(): Promise<number> {
     report.events = await measureEvents(eventScenarios, options, benchUrl, auth, target, stamp, failures)
   }
 
+  // After the event scenarios: the worker relays the outbox, whose backlog the relay scenario drains.
+  if (options.scenarios.includes(STATEMENT_SCENARIO) && deep && !aborter.signal.aborted) {
+    report.statements = await measureStatementScenario(options, benchUrl, auth, deep.id, stamp.file)
+    failures.push(...statementFailures(report.statements))
+  }
+
   log('coffer verify on the bench database')
   const verified = await runCoffer(['verify'], cofferEnv(benchUrl), aborter.signal)
   report.verify = { ok: verified.code === 0, output: verified.output.trim() }
@@ -305,7 +316,7 @@ async function main(): Promise<number> {
     `${report.machine.cpus} cores ${report.machine.cpuModel}, Node ${report.machine.node}, PostgreSQL ${report.machine.postgres}; ` +
       `${options.connections} connections, ${options.duration} s per scenario, ${options.wallets} wallets\n\n`,
   )
-  process.stdout.write(`${formatTable(report)}\n`)
+  if (report.scenarios.length > 0) process.stdout.write(`${formatTable(report)}\n`)
   if (report.events) process.stdout.write(`\n${formatEventsTable(report.events)}\n`)
   if (report.balanceCache) {
     const c = report.balanceCache
@@ -322,6 +333,7 @@ async function main(): Promise<number> {
     )
   }
   if (report.pointsExpiry) process.stdout.write(`\n${formatPointsExpiry(report.pointsExpiry)}\n`)
+  if (report.statements) process.stdout.write(`\n${formatStatements(report.statements)}\n`)
   const notes = formatNotes(report)
   if (notes) process.stdout.write(`\n${notes}\n`)
   process.stdout.write(
@@ -332,6 +344,65 @@ async function main(): Promise<number> {
   process.stdout.write(`results: ${path.relative(REPO_ROOT, resultsFile)}\n`)
   for (const failure of failures) process.stdout.write(`FAILED: ${failure}\n`)
   return failures.length === 0 ? 0 : 1
+}
+
+/**
+ * statement: a `coffer serve` and a `coffer worker` of the scenario's own, as an operator runs
+ * them apart, on the bench database; the worker's RSS is the process's alone. Under --profile the
+ * worker runs under --cpu-prof, and the summary is printed with the rows.
+ */
+async function measureStatementScenario(
+  options: BenchOptions,
+  benchUrl: string,
+  auth: Record<string, string>,
+  walletId: string,
+  runName: string,
+): Promise<StatementFigures[]> {
+  const served = await serveCoffer({
+    databaseUrl: benchUrl,
+    poolSize: options.pool,
+    logFile: path.join(RESULTS_DIR, `${runName}.statement-serve.log`),
+  })
+  undo.push({ name: 'stop the statement coffer serve', run: () => served.stop() })
+  const profileName = `${runName}.worker.cpuprofile`
+  const worker = await startWorker({
+    databaseUrl: benchUrl,
+    logFile: path.join(RESULTS_DIR, `${runName}.worker.log`),
+    nodeFlags: options.profile
+      ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${profileName}`]
+      : [],
+  })
+  undo.push({ name: 'stop coffer worker', run: () => worker.stop() })
+  log(
+    `statement: coffer serve (pid ${served.pid}) at ${served.url}, coffer worker (pid ${worker.pid}); ` +
+      `its log: ${path.relative(REPO_ROOT, worker.logFile)}`,
+  )
+  try {
+    return await measureStatements({
+      apiUrl: served.url,
+      auth,
+      benchUrl,
+      walletId,
+      workerPid: worker.pid,
+      signal: aborter.signal,
+      log,
+    })
+  } finally {
+    await worker.stop()
+    await served.stop()
+    for (const file of [worker.logFile, served.logFile]) {
+      const errors = await errorLines(file)
+      if (errors > 0) log(`statement: ${errors} error lines in ${path.relative(REPO_ROOT, file)}`)
+    }
+    if (options.profile) {
+      const file = path.join(PROFILE_DIR, profileName)
+      try {
+        log(`statement: worker profile\n${formatProfileSummary(await summarizeProfileFile(file))}`)
+      } catch (error) {
+        log(`statement: no worker profile at ${path.relative(REPO_ROOT, file)}: ${(error as Error).message}`)
+      }
+    }
+  }
 }
 
 /** Point accounts of the points scenario: random users, so spends rarely wait on each other. */

@@ -90,6 +90,9 @@ const withdrawal = (request: RequestParams, wallets: readonly string[]) =>
 /** Measured by bench/run.ts's measurePointsExpiry, not by the HTTP loop. */
 export const POINTS_EXPIRY_SCENARIO: ScenarioName = 'points-expiry'
 
+/** Measured by bench/statement.ts against `coffer serve` and a `coffer worker`, not by the HTTP loop. */
+export const STATEMENT_SCENARIO: ScenarioName = 'statement'
+
 /** Measured against `coffer start` on RabbitMQ (bench/events.ts), not by the HTTP loop. */
 export const EVENT_SCENARIOS: readonly ScenarioName[] = ['relay', 'operations', 'webhooks']
 
@@ -203,6 +206,14 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
     pgbench: null,
     requests: () => {
       throw new Error("points-expiry is measured by measurePointsExpiry, not by autocannon's loop")
+    },
+  },
+  statement: {
+    name: 'statement',
+    description: 'a one-year statement of the deep wallet as CSV, then PDF: jobs done by coffer worker',
+    pgbench: null,
+    requests: () => {
+      throw new Error("statement is measured by measureStatements, not by autocannon's loop")
     },
   },
   relay: eventScenario('relay', 'outbox published to RabbitMQ: backlog drain, and lag at 1,000 transfers/s'),

@@ -88,6 +88,13 @@ export async function seedWallets(container: Container, count: number): Promise<
   return ids
 }
 
+/**
+ * Seconds between two deposits of the deep wallet: a year holds 100,000 of them (the statement
+ * scenario's one-year statement of 100,000 lines), a million span ten years. History pages do
+ * not look at created_at, so history-deep reads the same pages as with any other spacing.
+ */
+export const DEEP_ENTRY_SPACING_SECONDS = (365 * 86_400) / 100_000
+
 export interface DeepWallet {
   id: string
   entries: number
@@ -126,14 +133,15 @@ export async function seedDeepWallet(container: Container, entries: number): Pro
     for (const key of foreignKeys) {
       await sql`alter table entries drop constraint ${sql.id(key.name)}`.execute(trx)
     }
-    // Deposit i of 1 + i % 100 dollars, one a second up to now; ids are UUIDv7 of that instant.
+    // Deposit i of 1 + i % 100 dollars, one every DEEP_ENTRY_SPACING_SECONDS up to now (in seq
+    // order, as the engine writes them); ids are UUIDv7 of that instant.
     await sql`
       create temp table deep on commit drop as
       select i, created_at, 100 + i % 100 as amount,
         100 * i + 4950 * (i / 100) + (i % 100) * (i % 100 + 1) / 2 as balance_after,
         (lpad(to_hex((extract(epoch from created_at) * 1000)::bigint), 12, '0') || '70008' || lpad(to_hex(i), 15, '0'))::uuid as id
       from (
-        select i, date_trunc('second', statement_timestamp()) - make_interval(secs => ${entries} - i) as created_at
+        select i, date_trunc('second', statement_timestamp()) - make_interval(secs => (${entries} - i) * ${DEEP_ENTRY_SPACING_SECONDS}::float8) as created_at
         from generate_series(1, ${entries}::bigint) as i
       ) g
     `.execute(trx)

@@ -145,6 +145,60 @@ export async function serveCoffer(options: {
   )
 }
 
+export interface RunningWorker {
+  pid: number
+  logFile: string
+  /** Stops the process (SIGTERM, then SIGKILL after the grace period); safe to call twice. */
+  stop(): Promise<void>
+}
+
+/**
+ * Starts `coffer worker` from the production build as a child process, as an operator runs it
+ * beside `coffer serve`, and waits for its "worker started" log line (it logs at info for that,
+ * so its log also keeps each job's "statement generated"). Its output goes to logFile.
+ */
+export async function startWorker(options: {
+  databaseUrl: string
+  logFile: string
+  nodeFlags?: string[]
+}): Promise<RunningWorker> {
+  const log = createWriteStream(options.logFile, { flags: 'a' })
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), CLI, 'worker'], {
+    cwd: REPO_ROOT,
+    env: cofferEnv(options.databaseUrl, { LOG_LEVEL: 'info' }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  child.stdout.pipe(log)
+  child.stderr.pipe(log)
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }))
+  const worker: RunningWorker = {
+    pid: child.pid ?? -1,
+    logFile: options.logFile,
+    stop: () => stopChild(child, exited),
+  }
+  let seen = ''
+  const started = new Promise<boolean>((resolve) => {
+    const onData = (chunk: Buffer) => {
+      // Only the tail is kept: the line may arrive split over two chunks.
+      seen = (seen + chunk.toString()).slice(-4096)
+      if (seen.includes('"msg":"worker started')) {
+        child.stdout.off('data', onData)
+        resolve(true)
+      }
+    }
+    child.stdout.on('data', onData)
+    void exited.then(() => resolve(false))
+  })
+  const waiting = new AbortController()
+  const timeout = sleep(READY_TIMEOUT_MS, false, { signal: waiting.signal }).catch(() => false)
+  const ready = await Promise.race([started, timeout])
+  waiting.abort()
+  if (ready) return worker
+  await worker.stop()
+  const tail = (await readFile(options.logFile, 'utf8').catch(() => '')).split('\n').slice(-20).join('\n')
+  throw new Error(`coffer worker did not start within ${READY_TIMEOUT_MS / 1000} s:\n${tail}`)
+}
+
 async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   child.kill('SIGTERM')
