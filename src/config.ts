@@ -195,6 +195,13 @@ export const ConfigSchema = Type.Object({
     default: 30,
     description: 'Least time between two fetches of AUTH_JWKS_URL when tokens name an unknown kid.',
   }),
+  AUTH_CACHE_TTL_SECONDS: Type.Integer({
+    minimum: 0,
+    maximum: 300,
+    default: 5,
+    description:
+      'How long a verified API key or access token is remembered in-process (0 turns the cache off); the longest a revoked credential can still work where the revocation event did not arrive.',
+  }),
   COFFER_ADMIN_EMAIL: Type.Optional(
     Type.String({ minLength: 3, description: 'Email of an admin created at start-up if absent.' }),
   ),

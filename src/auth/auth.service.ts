@@ -3,6 +3,8 @@ import type { Logger } from 'pino'
 import { uuidv7 } from 'uuidv7'
 import type { Config } from '../config.js'
 import type { Db } from '../db/database.js'
+import type { EventBus, Subscription } from '../events/bus.js'
+import { insertOutboxEvents, type OutboxEvent, outboxEvent } from '../events/outbox.js'
 import { InvalidCursor } from '../pagination.errors.js'
 import {
   ApiKeyNotFound,
@@ -19,6 +21,7 @@ import type { AccessTokenDenylist, DeniedToken } from './denylist.js'
 import { ExternalIssuer, type ExternalToken } from './external-issuer.js'
 import { hashPassword, passwordMatches } from './passwords.js'
 import { hasRole, type Principal, type Role } from './principal.js'
+import { followRevocations, PrincipalCache } from './principal-cache.js'
 import { API_KEY_PREFIX, newApiKey, randomSecret, secretHash } from './secrets.js'
 import { SigningKeys } from './signing-keys.js'
 import { AccessTokens } from './tokens.js'
@@ -54,12 +57,18 @@ export class AuthService {
   private readonly config: Config
   private readonly logger: Logger
   private readonly denylist: AccessTokenDenylist
+  /** Verified credentials of this process (AUTH_CACHE_TTL_SECONDS); null when it is 0. */
+  readonly principals: PrincipalCache | null
 
   constructor(deps: AuthServiceDeps) {
     this.db = deps.db
     this.config = deps.config
     this.logger = deps.logger.child({ module: 'auth' })
     this.denylist = deps.denylist
+    this.principals =
+      deps.config.AUTH_CACHE_TTL_SECONDS > 0
+        ? new PrincipalCache({ ttlSeconds: deps.config.AUTH_CACHE_TTL_SECONDS })
+        : null
     this.signingKeys = new SigningKeys(deps.db, deps.config.JWT_PRIVATE_KEY, this.logger)
     this.tokens = new AccessTokens(
       this.signingKeys,
@@ -83,6 +92,15 @@ export class AuthService {
             this.logger,
           )
         : null
+  }
+
+  /**
+   * For a process serving HTTP: evict on every revocation any process commits (api_key.revoked,
+   * session.revoked, access_token.revoked), so a revoked credential stops working here within the
+   * relay's latency rather than AUTH_CACHE_TTL_SECONDS. Null when the cache is off.
+   */
+  async followRevocations(bus: EventBus): Promise<Subscription | null> {
+    return this.principals ? followRevocations(bus, this.principals, this.logger) : null
   }
 
   /** Start-up work once migrations have run: load (or generate) the signing key, create the admin. */
@@ -169,6 +187,9 @@ export class AuthService {
       if (current.rotated_at) {
         await repo.revokeSession(tx, current.session_id, 'refresh_reuse')
         const denied = await repo.liveAccessTokens(tx, current.session_id, now)
+        await insertOutboxEvents(tx, [
+          sessionRevoked(current.session_id, current.user_id, 'refresh_reuse', denied, now),
+        ])
         return { kind: 'reused' as const, sessionId: current.session_id, userId: current.user_id, denied }
       }
       if (current.expires_at <= now) return { kind: 'invalid' as const }
@@ -191,6 +212,7 @@ export class AuthService {
     })
     if (outcome.kind === 'invalid') throw new InvalidRefreshToken()
     if (outcome.kind === 'reused') {
+      this.principals?.evictSession(outcome.sessionId, jtisOf(outcome.denied))
       await this.denylist.deny(outcome.denied)
       this.logger.warn(
         { sessionId: outcome.sessionId, userId: outcome.userId },
@@ -209,14 +231,25 @@ export class AuthService {
 
   /** Ends the caller's session: its refresh token stops working and its access tokens are denied. */
   async signOut(principal: Principal): Promise<void> {
-    if (principal.sessionId) {
-      await this.endSession(principal.sessionId, 'sign_out', currentToken(principal))
+    if (principal.sessionId && principal.userId) {
+      await this.endSession(principal.sessionId, principal.userId, 'sign_out', currentToken(principal))
       return
     }
     const token = currentToken(principal)
     // An external token has no session here; denying its jti is all Coffer can do.
-    if (principal.kind === 'api_key' || token.length === 0) throw new NoSessionToEnd()
+    if (principal.kind === 'api_key' || token.length === 0 || !principal.userId) throw new NoSessionToEnd()
+    const jtis = jtisOf(token)
+    this.principals?.evictTokens(jtis)
     await this.denylist.deny(token)
+    // The denylist writes on its own connection, so this event is not in one transaction with
+    // it: a crash between the two leaves other processes to the AUTH_CACHE_TTL_SECONDS bound.
+    await insertOutboxEvents(this.db, [
+      outboxEvent(
+        'access_token.revoked',
+        { type: 'access_token', id: jtis[0]! },
+        { userId: principal.userId, tokenIds: jtis, revokedAt: new Date().toISOString() },
+      ),
+    ])
   }
 
   async listSessions(principal: Principal): Promise<Session[]> {
@@ -235,16 +268,30 @@ export class AuthService {
     const session = await repo.findSession(this.db, sessionId)
     const mayRevoke = session && (session.user_id === principal.userId || hasRole(principal, 'admin'))
     if (!mayRevoke) throw new SessionNotFound({ id: sessionId })
-    await this.endSession(sessionId, 'revoked_by_user', [])
+    await this.endSession(sessionId, session.user_id, 'revoked_by_user', [])
   }
 
-  private async endSession(sessionId: string, reason: string, alsoDeny: DeniedToken[]): Promise<void> {
+  /**
+   * Revokes the session and denies its live access tokens. `session.revoked` commits with the
+   * session; the denials follow it (the denylist has its own writes), which is why the principal
+   * cache does not cache an evicted session again for a TTL (src/auth/principal-cache.ts).
+   */
+  private async endSession(
+    sessionId: string,
+    userId: string,
+    reason: string,
+    alsoDeny: DeniedToken[],
+  ): Promise<void> {
     const now = new Date()
     const denied = await this.db.transaction().execute(async (tx) => {
       await repo.revokeSession(tx, sessionId, reason)
-      return repo.liveAccessTokens(tx, sessionId, now)
+      const live = await repo.liveAccessTokens(tx, sessionId, now)
+      const tokens = [...live, ...alsoDeny.filter((t) => !live.some((l) => l.jti === t.jti))]
+      await insertOutboxEvents(tx, [sessionRevoked(sessionId, userId, reason, tokens, now)])
+      return tokens
     })
-    await this.denylist.deny([...denied, ...alsoDeny])
+    this.principals?.evictSession(sessionId, jtisOf(denied))
+    await this.denylist.deny(denied)
   }
 
   async me(principal: Principal): Promise<Me> {
@@ -268,7 +315,20 @@ export class AuthService {
 
   /** The principal of a bearer credential (access token or API key), or null if it is not valid. */
   async authenticateBearer(credential: string): Promise<Principal | null> {
-    if (credential.startsWith(API_KEY_PREFIX)) return this.authenticateApiKey(credential)
+    const cache = this.principals
+    if (!cache) return this.verifyBearer(credential)
+    // The hash is the cache key (never the credential) and, for an API key, its database lookup.
+    const hash = secretHash(credential)
+    const cached = cache.get(hash)
+    if (cached) return cached
+    const generation = cache.generation
+    const principal = await this.verifyBearer(credential, hash)
+    if (principal) cache.set(hash, principal, generation)
+    return principal
+  }
+
+  private async verifyBearer(credential: string, hash?: string): Promise<Principal | null> {
+    if (credential.startsWith(API_KEY_PREFIX)) return this.authenticateApiKey(hash ?? secretHash(credential))
     const issuer = unverifiedIssuer(credential)
     if (issuer === this.config.JWT_ISSUER) {
       const principal = await this.authenticateOwnToken(credential)
@@ -278,8 +338,8 @@ export class AuthService {
     return null
   }
 
-  private async authenticateApiKey(key: string): Promise<Principal | null> {
-    const row = await repo.findActiveApiKeyByHash(this.db, secretHash(key))
+  private async authenticateApiKey(keyHash: string): Promise<Principal | null> {
+    const row = await repo.findActiveApiKeyByHash(this.db, keyHash)
     if (!row) return null
     return { kind: 'api_key', id: row.id, userId: null, roles: row.roles }
   }
@@ -307,7 +367,9 @@ export class AuthService {
       kind: 'user',
       id: user.id,
       userId: user.id,
-      // Roles are Coffer's own: an external token cannot make its bearer an admin here.
+      // Roles are Coffer's own: an external token cannot make its bearer an admin here. They are
+      // cached with the principal; no API changes a user's roles today (whatever comes to must
+      // call principals.evictUser and tell the other processes by an event).
       roles: user.roles,
       ...(verified.tokenId ? { tokenId: verified.tokenId } : {}),
       ...(verified.expiresAt ? { tokenExpiresAt: verified.expiresAt } : {}),
@@ -374,11 +436,23 @@ export class AuthService {
     return { items, nextCursor: rows.length > page.limit && last ? encodeCursor(last.id) : null }
   }
 
+  /** Refused at once by this process, by the others once `api_key.revoked` reaches them. */
   async revokeApiKey(id: string): Promise<void> {
-    const row = await repo.findApiKey(this.db, id)
-    if (!row) throw new ApiKeyNotFound({ id })
-    await repo.revokeApiKey(this.db, id)
-    if (!row.revoked_at) this.logger.info({ apiKeyId: id }, 'API key revoked')
+    const revokedNow = await this.db.transaction().execute(async (tx) => {
+      const row = await repo.findApiKey(tx, id)
+      if (!row) throw new ApiKeyNotFound({ id })
+      if (row.revoked_at) return false
+      await repo.revokeApiKey(tx, id)
+      const revoked = await repo.findApiKey(tx, id)
+      const revokedAt = (revoked?.revoked_at ?? new Date()).toISOString()
+      await insertOutboxEvents(tx, [
+        outboxEvent('api_key.revoked', { type: 'api_key', id }, { apiKeyId: id, revokedAt }),
+      ])
+      return true
+    })
+    // Also when it was revoked before: harmless, and "revoked" then always means "refused here now".
+    this.principals?.evictApiKey(id)
+    if (revokedNow) this.logger.info({ apiKeyId: id }, 'API key revoked')
   }
 
   /** The public signing keys, for GET /.well-known/jwks.json. */
@@ -403,6 +477,24 @@ function currentToken(principal: Principal): DeniedToken[] {
   return principal.tokenId && principal.tokenExpiresAt
     ? [{ jti: principal.tokenId, expiresAt: principal.tokenExpiresAt }]
     : []
+}
+
+function jtisOf(tokens: DeniedToken[]): string[] {
+  return tokens.map((token) => token.jti)
+}
+
+function sessionRevoked(
+  sessionId: string,
+  userId: string,
+  reason: string,
+  tokens: DeniedToken[],
+  at: Date,
+): OutboxEvent {
+  return outboxEvent(
+    'session.revoked',
+    { type: 'session', id: sessionId },
+    { sessionId, userId, reason, tokenIds: jtisOf(tokens), revokedAt: at.toISOString() },
+  )
 }
 
 /** Only routes the token to the right verifier; the verifier checks iss again, with the signature. */

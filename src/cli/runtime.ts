@@ -78,6 +78,9 @@ export async function runProcess(options: RunOptions): Promise<void> {
 
   if (options.api) {
     const app = await buildApp(container)
+    // Each API process hears every key and session revoked anywhere (a queue of its own), so its
+    // principal cache drops them within the relay's latency (docs/reliability.md).
+    const revocations = await container.auth.followRevocations(container.bus)
     try {
       await app.listen({ port: config.PORT, host: config.HOST })
     } catch (error) {
@@ -94,6 +97,7 @@ export async function runProcess(options: RunOptions): Promise<void> {
       process.exit(1)
     }
     parts.push(httpServerPart(app))
+    if (revocations) parts.push({ name: 'revocations', stop: () => revocations.close() })
   }
   if (options.worker) {
     const worker = createWorker(workerJobs(container), logger)

@@ -52,6 +52,13 @@ export interface SubscribeOptions {
    * batches its inserts in arrival order). The in-process bus runs one at a time regardless.
    */
   concurrency?: number
+  /**
+   * Every process subscribing gets every event (a cache each API process keeps), instead of one
+   * durable queue shared under `name`. On RabbitMQ: a server-named, exclusive, auto-delete queue,
+   * gone with the connection, so events published while the process (or its connection) is away
+   * are not kept for it. The in-process bus already delivers to every subscriber of the process.
+   */
+  broadcast?: boolean
 }
 
 export interface Subscription {
@@ -69,7 +76,8 @@ export interface EventBus {
    * Delivers events whose type matches one of `patterns` (AMQP topic syntax: `*` one word, `#`
    * any) to `handler`, at least once, in publish order. `name` names a durable queue on the
    * broker, so a subscriber that restarts misses nothing; processes subscribing under the same
-   * name share it, one of them consuming at a time (the others take over if it goes away).
+   * name share it, one of them consuming at a time (the others take over if it goes away);
+   * unless `options.broadcast`, where each process has a queue of its own for as long as it lives.
    */
   subscribe(
     name: string,

@@ -142,7 +142,16 @@ const PointLotEarned = {
 
 interface Contract {
   version: number
-  aggregate: 'wallet' | 'transaction' | 'hold' | 'operation' | 'webhook' | 'points'
+  aggregate:
+    | 'wallet'
+    | 'transaction'
+    | 'hold'
+    | 'operation'
+    | 'webhook'
+    | 'points'
+    | 'api_key'
+    | 'session'
+    | 'access_token'
   summary: string
   data: TSchema
 }
@@ -350,6 +359,35 @@ export const EVENT_CONTRACTS = {
       lots: Type.Array(
         Type.Object({ lotId: Uuid, points: Points, outcome: Type.String(), expiresAt: NullableTimestamp }),
       ),
+    }),
+  },
+  'api_key.revoked': {
+    version: 1,
+    aggregate: 'api_key',
+    summary: 'An API key was revoked: every API process forgets it at once (its principal cache)',
+    data: Type.Object({ apiKeyId: Uuid, revokedAt: Timestamp }),
+  },
+  'session.revoked': {
+    version: 1,
+    aggregate: 'session',
+    summary:
+      'A session ended (sign-out, revoked by its user or an admin, refresh-token reuse): its access tokens are refused',
+    data: Type.Object({
+      sessionId: Uuid,
+      userId: Uuid,
+      reason: Type.String({ examples: ['sign_out', 'revoked_by_user', 'refresh_reuse'] }),
+      tokenIds: Type.Array(Type.String(), { description: 'JWT ids of its access tokens still unexpired' }),
+      revokedAt: Timestamp,
+    }),
+  },
+  'access_token.revoked': {
+    version: 1,
+    aggregate: 'access_token',
+    summary: 'An access token of an external issuer was signed out (it has no session in Coffer)',
+    data: Type.Object({
+      userId: Uuid,
+      tokenIds: Type.Array(Type.String(), { minItems: 1 }),
+      revokedAt: Timestamp,
     }),
   },
 } satisfies Record<string, Contract>

@@ -118,6 +118,7 @@ export class InProcessBus implements EventBus {
     if (failures.length > 1) throw new AggregateError(failures, `${failures.length} subscribers failed`)
   }
 
+  /** `broadcast` changes nothing here: every subscriber of the process gets every matching event. */
   async subscribe(name: string, patterns: string[], handler: EventHandler): Promise<Subscription> {
     if (this.closed) throw new Error('event bus closed')
     if (patterns.length === 0) throw new Error(`subscription ${name}: give at least one pattern`)

@@ -406,13 +406,20 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ev
         if (!PATTERN.test(pattern))
           throw new Error(`pattern ${JSON.stringify(pattern)} is not an AMQP topic pattern`)
       }
-      const queue = `${EVENTS_EXCHANGE}.${name}`
+      // Broadcast: a server-named queue (declared as '', then bound and consumed as '', which AMQP
+      // reads as the channel's last declared queue), exclusive to this connection and deleted
+      // with it; a reconnection declares a new one. Otherwise the durable queue of `name`.
+      const broadcast = subscribeOptions.broadcast === true
+      const queue = broadcast ? '' : `${EVENTS_EXCHANGE}.${name}`
+      const label = broadcast ? `${EVENTS_EXCHANGE}.${name} (broadcast)` : queue
       const consumer = connection.createConsumer(
         {
           queue,
-          // One consumer at a time across processes (the others wait as standbys): with two
-          // workers subscribed under one name, round-robin would break publish order.
-          queueOptions: { durable: true, arguments: { ...QUORUM, 'x-single-active-consumer': true } },
+          // Durable: one consumer at a time across processes (the others wait as standbys): with
+          // two workers subscribed under one name, round-robin would break publish order.
+          queueOptions: broadcast
+            ? { exclusive: true, autoDelete: true, durable: false }
+            : { durable: true, arguments: { ...QUORUM, 'x-single-active-consumer': true } },
           exchanges: [eventsExchange],
           queueBindings: patterns.map((routingKey) => ({ exchange: EVENTS_EXCHANGE, queue, routingKey })),
           qos: { prefetchCount: Math.max(64, 2 * concurrency) },
@@ -424,7 +431,7 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ev
           const event = eventOf(message)
           if (!event) {
             logger.error(
-              { queue, messageId: message.messageId },
+              { queue: label, messageId: message.messageId },
               'dropped a message that is not a Coffer event',
             )
             return ConsumerStatus.DROP
@@ -435,7 +442,7 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ev
         },
       )
       const ready = waitReady(consumer)
-      const subscription = track(consumer, queue)
+      const subscription = track(consumer, label)
       await ready
       return subscription
     },

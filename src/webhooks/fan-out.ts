@@ -49,6 +49,12 @@ export function typeWanted(subscription: MatchableSubscription, type: string): b
  * The subscriptions among `candidates` that get `event`, and its deliveries to them (not yet
  * stored). Owners of wallets are looked up only when a candidate filters by user.
  */
+const CREDENTIAL_EVENTS: ReadonlySet<string> = new Set([
+  'api_key.revoked',
+  'session.revoked',
+  'access_token.revoked',
+])
+
 export async function deliveriesFor(
   event: EventEnvelope,
   candidates: readonly MatchableSubscription[],
@@ -57,8 +63,14 @@ export async function deliveriesFor(
   const isWebhookEvent = event.type.startsWith('webhook.')
   // A subscription's own changes are its owner's business (and an admin's), not other services'.
   const eventOwner = isWebhookEvent ? (event.data as { ownerId?: unknown }).ownerId : undefined
+  // Revocations of credentials (api_key.revoked, session.revoked, access_token.revoked) name
+  // keys, sessions and users: an admin's to watch, not any service's.
+  const isCredentialEvent = CREDENTIAL_EVENTS.has(event.type)
   const byType = candidates.filter(
-    (s) => typeWanted(s, event.type) && (!isWebhookEvent || s.ownerIsAdmin || s.ownerId === eventOwner),
+    (s) =>
+      typeWanted(s, event.type) &&
+      (!isCredentialEvent || s.ownerIsAdmin) &&
+      (!isWebhookEvent || s.ownerIsAdmin || s.ownerId === eventOwner),
   )
   if (byType.length === 0) return []
   const eventParties = parties.partiesOf(event)

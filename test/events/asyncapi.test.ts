@@ -64,7 +64,7 @@ describe('docs/events.md', () => {
   it('has a row for every event type, and for no type without a contract', async () => {
     const markdown = await readFile('docs/events.md', 'utf8')
     const section = markdown.slice(markdown.indexOf('## Event types'), markdown.indexOf('## On RabbitMQ'))
-    const documented = [...section.matchAll(/^\| `([a-z.]+)` \|/gm)].map((m) => m[1])
+    const documented = [...section.matchAll(/^\| `([a-z_.]+)` \|/gm)].map((m) => m[1])
     expect([...documented].sort()).toEqual([...EVENT_TYPES].sort())
   })
 })

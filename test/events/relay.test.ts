@@ -207,10 +207,16 @@ describe('the outbox relay', () => {
     for (const event of received) expect(contractViolations(event), event.type).toEqual([])
     const types = new Set(received.map((e) => e.type))
     // Operations come from the command path, a disabled webhook from failed deliveries, points
-    // from the points routes: their tests (test/operations/, test/webhooks/delivery.test.ts,
-    // test/points/events.test.ts) check those events' contracts.
+    // from the points routes, revocations from the auth routes: their tests (test/operations/,
+    // test/webhooks/delivery.test.ts, test/points/events.test.ts,
+    // test/auth/principal-cache.test.ts) check those events' contracts.
+    const revocations: readonly string[] = ['api_key.revoked', 'session.revoked', 'access_token.revoked']
     const emittedByMovements = EVENT_TYPES.filter(
-      (type) => !type.startsWith('operation.') && !type.startsWith('points.') && type !== 'webhook.disabled',
+      (type) =>
+        !type.startsWith('operation.') &&
+        !type.startsWith('points.') &&
+        type !== 'webhook.disabled' &&
+        !revocations.includes(type),
     )
     expect([...types].sort()).toEqual([...emittedByMovements].sort())
     // Envelope: the outbox row with its commit time and contract version.

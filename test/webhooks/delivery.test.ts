@@ -241,6 +241,36 @@ describe('filters', () => {
     for (const req of byWallet.delivered()) expect(JSON.stringify(req.body.data)).toContain(adaUsd.id)
   })
 
+  it('gives revocations of keys and sessions to admins only', async () => {
+    const [services, admins] = [await receiver(), await receiver()]
+    const credentialEvents = ['api_key.revoked', 'session.revoked', 'access_token.revoked']
+    const servicesHook = await createWebhook(t, service.headers, {
+      url: services.url,
+      eventTypes: credentialEvents,
+    })
+    await createWebhook(t, admin.headers, { url: admins.url, eventTypes: credentialEvents })
+    const retired = await createApiKey(t, ['service'])
+    const revoked = await t.app.inject({
+      method: 'DELETE',
+      url: `/api/v1/api-keys/${retired.id}`,
+      headers: admin.headers,
+    })
+    expect(revoked.statusCode).toBe(204)
+    const about = (r: Receiver) =>
+      r
+        .delivered()
+        .filter((req) => req.body.aggregate.id === retired.id)
+        .map((req) => req.body.type)
+    await eventually(async () => about(admins).length === 1, "the admin's")
+    expect(about(admins)).toEqual(['api_key.revoked'])
+    const stored = await t.database.db
+      .selectFrom('webhook_deliveries')
+      .select('id')
+      .where('subscription_id', '=', servicesHook.id)
+      .execute()
+    expect(stored).toEqual([])
+  })
+
   it('gives webhook.* events only to admins and to the owner of the subscription', async () => {
     const [mine, theirs, admins] = [await receiver(), await receiver(), await receiver()]
     const other = await createApiKey(t, ['service'])
