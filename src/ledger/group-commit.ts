@@ -291,7 +291,7 @@ export class IdempotentWriter {
     const ok = await recordAnswers(
       trx,
       outcomeAnswers.map((answer, i) => ({
-        claim: items[i]!.claim,
+        ...items[i]!.claim,
         status: answer.status,
         body: answer.body,
       })),
@@ -428,20 +428,24 @@ export class IdempotentWriter {
     })
     if (toPost.length === 0) return answers
 
-    const outcomes = await this.engine.post(
+    // The answers are rendered and recorded in the engine's own write statement.
+    const { answers: recordedAnswers, recorded } = await this.engine.postRecording(
       trx,
       toPost.map((index) => batch[index]!.posting),
+      (outcomes) =>
+        outcomes.map((outcome, j) => {
+          const item = batch[toPost[j]!]!
+          return {
+            ...item.claim,
+            status: outcome.ok ? 201 : outcome.error.status,
+            body: JSON.stringify(outcome.ok ? item.render(outcome.posted) : item.renderRefusal(outcome.error)),
+          }
+        }),
     )
-    const records = outcomes.map((outcome, j) => {
-      const item = batch[toPost[j]!]!
-      const status = outcome.ok ? 201 : outcome.error.status
-      const body = JSON.stringify(
-        outcome.ok ? item.render(outcome.posted) : item.renderRefusal(outcome.error),
-      )
-      answers[toPost[j]!] = { status, body, replayed: false }
-      return { claim: item.claim, status, body }
+    if (!recorded) throw new ConcurrentFirstUse()
+    recordedAnswers.forEach((answer, j) => {
+      answers[toPost[j]!] = { status: answer.status, body: answer.body, replayed: false }
     })
-    if (!(await recordAnswers(trx, records))) throw new ConcurrentFirstUse()
     return answers
   }
 }

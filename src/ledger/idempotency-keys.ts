@@ -86,16 +86,19 @@ export async function recordAnswer(
   return inserted.numAffectedRows !== 0n
 }
 
+/** A key's answer to store: the claim and what it answered. */
+export interface KeyAnswer extends KeyClaim {
+  status: number
+  body: string
+}
+
 /** Stores the answers of a batch in one statement; false when any key already had one. */
-export async function recordAnswers(
-  trx: Trx,
-  records: { claim: KeyClaim; status: number; body: string }[],
-): Promise<boolean> {
+export async function recordAnswers(trx: Trx, records: KeyAnswer[]): Promise<boolean> {
   const inserted = await sql`
     insert into idempotency_keys (scope, key, fingerprint, status_code, response_body)
     select * from unnest(
-      ${records.map((r) => r.claim.scope)}::text[], ${records.map((r) => r.claim.key)}::text[],
-      ${records.map((r) => r.claim.fingerprint)}::text[], ${records.map((r) => r.status)}::int[],
+      ${records.map((r) => r.scope)}::text[], ${records.map((r) => r.key)}::text[],
+      ${records.map((r) => r.fingerprint)}::text[], ${records.map((r) => r.status)}::int[],
       ${records.map((r) => r.body)}::text[]
     )
     on conflict do nothing

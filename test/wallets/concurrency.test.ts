@@ -187,14 +187,15 @@ const describeOnPostgres = testShape() === 'services' ? describe : () => undefin
 describeOnPostgres('group commit', () => {
   it('runs each movement of a batch that failed as a whole again on its own', async () => {
     const ledger = t.container.ledger
-    const post = ledger.post.bind(ledger)
+    const postRecording = ledger.postRecording.bind(ledger)
     let failedBatches = 0
-    const spy = vi.spyOn(ledger, 'post').mockImplementation(async (trx, requests) => {
+    // Group commit posts a batch, and records its answers, through postRecording.
+    const spy = vi.spyOn(ledger, 'postRecording').mockImplementation(async (trx, requests, answersOf) => {
       if (requests.length > 1 && failedBatches === 0) {
         failedBatches += 1
         throw new Error('simulated failure of a whole batch')
       }
-      return post(trx, requests)
+      return postRecording(trx, requests, answersOf)
     })
     try {
       const wallets = await openWallets(t, service.headers, 'GBP', 60)
