@@ -179,6 +179,26 @@ export const authRepository = {
       .execute()
   },
 
+  /** Keys retired after `since`: still published, for the tokens they signed. */
+  async recentlyRetiredSigningKeys(db: Db, since: Date): Promise<SigningKeyRow[]> {
+    return db
+      .selectFrom('signing_keys')
+      .selectAll()
+      .where('retired_at', '>', since)
+      .orderBy('retired_at', 'desc')
+      .execute()
+  },
+
+  /** Retires the active key (for a rotation, in its transaction); returns what it retired. */
+  async retireActiveSigningKeys(db: Db): Promise<SigningKeyRow[]> {
+    return db
+      .updateTable('signing_keys')
+      .set({ retired_at: sql<Date>`statement_timestamp()` })
+      .where('retired_at', 'is', null)
+      .returningAll()
+      .execute()
+  },
+
   /** Adds a key unless another process already added the active one (signing_keys_one_active). */
   async insertSigningKey(
     db: Db,

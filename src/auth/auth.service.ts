@@ -69,7 +69,9 @@ export class AuthService {
       deps.config.AUTH_CACHE_TTL_SECONDS > 0
         ? new PrincipalCache({ ttlSeconds: deps.config.AUTH_CACHE_TTL_SECONDS })
         : null
-    this.signingKeys = new SigningKeys(deps.db, deps.config.JWT_PRIVATE_KEY, this.logger)
+    this.signingKeys = new SigningKeys(deps.db, deps.config.JWT_PRIVATE_KEY, this.logger, {
+      accessTokenTtlSeconds: deps.config.ACCESS_TOKEN_TTL_SECONDS,
+    })
     this.tokens = new AccessTokens(
       this.signingKeys,
       {

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { Command, Option } from 'commander'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/auth.schemas.js'
+import { runKeysRotate } from './keys.js'
 import { runMigrations, runProcess, runVerify } from './runtime.js'
 import { runUsersCreate } from './users.js'
 
@@ -43,6 +44,15 @@ program
   .option('--role <role...>', 'user, admin or service; repeatable', ['user'])
   .option('--name <name>', 'display name')
   .action(runUsersCreate)
+
+program
+  .command('keys')
+  .description('manage the token signing keys')
+  .command('rotate')
+  .description(
+    'add a new signing key; the old one stops signing and JWKS keeps publishing it until its last tokens have expired',
+  )
+  .action(runKeysRotate)
 
 program.command('migrate').description('apply pending database migrations and exit').action(runMigrations)
 
