@@ -284,7 +284,6 @@ export async function createContainer(
   const batches = new BatchesService({ wallets, payments, idempotency })
   const statements = new StatementsService({
     db: database.db,
-    readDb: database.readDb,
     wallets,
     points,
     holders: auth,

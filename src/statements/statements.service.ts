@@ -37,13 +37,13 @@ export interface StatementLimits {
 
 export interface StatementsServiceDeps {
   db: Db
-  /** Statements are reads: the replica when there is one. */
-  readDb: Db
   wallets: {
     walletIdentity(
       principal: Principal,
       walletId: string,
     ): Promise<{ id: string; userId: string; currency: string }>
+    /** The replica once it has the wallet's latest change, else the primary (read-your-writes). */
+    readerFor(walletId: string): Promise<Db>
   }
   points: {
     statementAccount(
@@ -259,22 +259,24 @@ export class StatementsService {
   }
 
   private async open(subject: Subject, period: StatementPeriod): Promise<StatementSource> {
-    const { readDb, holders, currencies } = this.deps
+    const { db, holders, currencies, wallets } = this.deps
     const holder = (await holders.holder(subject.userId)) ?? {
       userId: subject.userId,
       email: null,
       name: null,
     }
     if (subject.kind === 'points') {
+      // The points module reads the primary throughout; so do its statements.
       return openPointsStatement(
-        readDb,
+        db,
         { accountId: subject.accountId, asset: subject.currency, holder },
         period,
       )
     }
     const { decimals } = currencies.require(subject.currency)
     return openWalletStatement(
-      readDb,
+      // The replica once it has the wallet's latest change (read-your-writes), else the primary.
+      await wallets.readerFor(subject.accountId!),
       { walletId: subject.accountId!, currency: subject.currency, decimals, holder },
       period,
     )

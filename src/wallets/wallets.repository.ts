@@ -52,6 +52,12 @@ export async function findWallet(db: Queryable, id: string): Promise<WalletRow |
   return row as WalletRow | undefined
 }
 
+/** The row's version (raised by every change), as this database has it; undefined if it has no such row. */
+export async function walletVersion(db: Queryable, id: string): Promise<bigint | undefined> {
+  const row = await db.selectFrom('accounts').select('version').where('id', '=', id).executeTakeFirst()
+  return row === undefined ? undefined : BigInt(row.version)
+}
+
 export async function findWalletOfUser(
   db: Queryable,
   userId: string,

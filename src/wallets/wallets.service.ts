@@ -151,7 +151,10 @@ export class WalletsService {
   ): Promise<WalletIdentity> {
     let identity = this.identities.get(walletId)
     if (!identity) {
-      const wallet = await repo.findWallet(db, walletId)
+      // A replica behind the primary may not have a wallet opened a moment ago.
+      const wallet =
+        (await repo.findWallet(db, walletId)) ??
+        (db === this.db ? undefined : await repo.findWallet(this.db, walletId))
       if (!wallet || this.isPointAsset(wallet.currency)) throw new WalletNotFound({ walletId })
       identity = { id: wallet.id, userId: wallet.user_id, currency: wallet.currency }
       if (this.identities.size >= WALLET_IDENTITY_CACHE_SIZE) {
@@ -209,7 +212,8 @@ export class WalletsService {
 
   async listWallets(principal: Principal): Promise<WalletView[]> {
     if (!principal.userId) return []
-    const rows = (await repo.listWalletsOfUser(this.readDb, principal.userId)).filter(
+    // Balances are read from the primary: a client's write is never followed by an older balance.
+    const rows = (await repo.listWalletsOfUser(this.db, principal.userId)).filter(
       (row) => !this.isPointAsset(row.currency),
     )
     await this.knowCurrencies(rows.map((row) => row.currency))
@@ -389,11 +393,27 @@ export class WalletsService {
     }
   }
 
+  /**
+   * Where to read a wallet's history and past balances: the replica once it has replayed the
+   * wallet's latest change, otherwise the primary. The latest version comes from the balance cache
+   * (written before every write answers) or the primary's row, so a client that wrote and then
+   * reads, through any API process, never sees its history without its write, however far the
+   * replica lags; and nobody sees a wallet's history go backwards.
+   */
+  async readerFor(walletId: string): Promise<Db> {
+    if (this.readDb === this.db) return this.db
+    const cached = await this.cache?.get(walletId)
+    const latest = cached?.version ?? (await repo.walletVersion(this.db, walletId))
+    if (latest === undefined) return this.db
+    const replayed = await repo.walletVersion(this.readDb, walletId)
+    return replayed !== undefined && replayed >= latest ? this.readDb : this.db
+  }
+
   async history(principal: Principal, walletId: string, query: HistoryQueryInput): Promise<HistoryPageView> {
     // Owner and currency are all a page needs of the wallet: remembered, so a page is one query.
     const wallet = await this.walletIdentity(principal, walletId, this.readDb)
     const limit = query.limit ?? 50
-    const rows = await repo.historyPage(this.readDb, {
+    const rows = await repo.historyPage(await this.readerFor(walletId), {
       walletId,
       beforeSeq: query.cursor ? await this.cursors.open(walletId, query.cursor) : undefined,
       from: query.from ? new Date(query.from) : undefined,
@@ -420,7 +440,7 @@ export class WalletsService {
 
   async balanceAt(principal: Principal, walletId: string, at: Date) {
     const wallet = await this.walletIdentity(principal, walletId, this.readDb)
-    const balance = await repo.balanceAt(this.readDb, walletId, at)
+    const balance = await repo.balanceAt(await this.readerFor(walletId), walletId, at)
     return {
       walletId,
       currency: wallet.currency,
@@ -430,7 +450,10 @@ export class WalletsService {
   }
 
   async getTransaction(principal: Principal, transactionId: string): Promise<TransactionView> {
-    const found = await repo.findTransaction(this.readDb, transactionId)
+    // A transaction committed a moment ago may not have reached the replica yet.
+    const found =
+      (await repo.findTransaction(this.readDb, transactionId)) ??
+      (this.readDb === this.db ? undefined : await repo.findTransaction(this.db, transactionId))
     if (
       !found ||
       this.isPointAsset(found.transaction.currency) ||
