@@ -29,6 +29,11 @@ export const ConfigSchema = Type.Object({
     ...PostgresUrl,
     description: 'Read replica for history and statement queries. Unset: reads go to DATABASE_URL.',
   }),
+  DATABASE_PREPARED_STATEMENTS: Type.Boolean({
+    default: true,
+    description:
+      'Name each distinct statement so PostgreSQL plans it once per connection. Set false behind a pooler in transaction mode that does not track prepared statements (PgBouncer before 1.21, or without max_prepared_statements).',
+  }),
   DATABASE_POOL_SIZE: Type.Integer({
     minimum: 1,
     maximum: 1000,

@@ -114,6 +114,7 @@ export async function createContainer(
       databaseReadUrl: config.DATABASE_READ_URL,
       dataDir: config.DATA_DIR,
       poolSize: config.DATABASE_POOL_SIZE,
+      preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
       connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
       statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
       retries: config.DB_CONNECT_RETRIES,

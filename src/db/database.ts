@@ -108,8 +108,11 @@ export async function closePGlite(db: Db, pglite: PGlite): Promise<void> {
   if (!pglite.closed) await pglite.close()
 }
 
-export function kyselyOverPool(pool: pg.Pool): Db {
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(pool) }) })
+/** `prepared: false` sends every statement unnamed, as a pooler in transaction mode needs. */
+export function kyselyOverPool(pool: pg.Pool, options: { prepared?: boolean } = {}): Db {
+  return new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: options.prepared === false ? pool : withPreparedStatements(pool) }),
+  })
 }
 
 export interface ConnectOptions {
@@ -117,6 +120,8 @@ export interface ConnectOptions {
   databaseReadUrl?: string
   dataDir: string
   poolSize: number
+  /** DATABASE_PREPARED_STATEMENTS: false behind PgBouncer in transaction mode (before 1.21). */
+  preparedStatements?: boolean
   connectTimeoutMs?: number
   statementTimeoutMs?: number
   retries: number
@@ -185,11 +190,12 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
     statementTimeoutMs: options.statementTimeoutMs,
   }
   const pool = createPostgresPool(options.databaseUrl, options.poolSize, poolSettings)
-  const db = kyselyOverPool(pool)
+  const prepared = { prepared: options.preparedStatements ?? true }
+  const db = kyselyOverPool(pool, prepared)
   const readPool = options.databaseReadUrl
     ? createPostgresPool(options.databaseReadUrl, options.poolSize, poolSettings)
     : null
-  const readDb = readPool ? kyselyOverPool(readPool) : db
+  const readDb = readPool ? kyselyOverPool(readPool, prepared) : db
   const close = async () => {
     await db.destroy()
     if (readDb !== db) await readDb.destroy()
