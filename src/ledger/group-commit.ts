@@ -438,7 +438,9 @@ export class IdempotentWriter {
           return {
             ...item.claim,
             status: outcome.ok ? 201 : outcome.error.status,
-            body: JSON.stringify(outcome.ok ? item.render(outcome.posted) : item.renderRefusal(outcome.error)),
+            body: JSON.stringify(
+              outcome.ok ? item.render(outcome.posted) : item.renderRefusal(outcome.error),
+            ),
           }
         }),
     )

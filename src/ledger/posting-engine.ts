@@ -4,6 +4,7 @@ import type { Trx } from '../db/database.js'
 import type { AppError } from '../errors.js'
 import { type CurrencyRegistry, formatAmount } from '../money/index.js'
 import { claimExpiredHolds, settleHolds } from './holds.js'
+import { type KeyAnswer, recordAnswers } from './idempotency-keys.js'
 import {
   AmountTooLarge,
   CurrencyMismatch,
@@ -21,7 +22,6 @@ import {
   type PostingOutcome,
   type PostingRequest,
 } from './posting-types.js'
-import { type KeyAnswer, recordAnswers } from './idempotency-keys.js'
 import { systemAccountId } from './system-accounts.js'
 import type { WalletChanges } from './wallet-changes.js'
 
