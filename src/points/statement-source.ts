@@ -8,6 +8,7 @@ import type {
   StatementTypeTotal,
 } from '../statements/statement-types.js'
 
+/** Lines per query, as for wallets (the next chunk is read while this one renders). */
 const DEFAULT_CHUNK = 2000
 
 export interface PointsStatementSubject {
@@ -63,6 +64,44 @@ async function totalsBetween(db: Db, accountId: string, afterSeq: bigint, lastSe
   )
 }
 
+function linesBetween(db: Db, accountId: string, afterSeq: bigint, lastSeq: bigint, limit: number) {
+  return db
+    .selectFrom('point_history')
+    .select([
+      'seq',
+      // Whole epoch milliseconds: a number costs nothing to read, a timestamptz text is parsed per row.
+      sql<number>`floor(extract(epoch from created_at) * 1000)::float8`.as('at_ms'),
+      'type',
+      'points',
+      'total_after',
+      'transaction_id',
+      'source',
+      'reference',
+      'description',
+    ])
+    .where('account_id', '=', accountId)
+    .where('seq', '>', afterSeq)
+    .where('seq', '<=', lastSeq)
+    .orderBy('seq')
+    .limit(limit)
+    .execute()
+}
+
+type HistoryRow = Awaited<ReturnType<typeof linesBetween>>[number]
+
+function lineOf(row: HistoryRow): StatementLine {
+  return {
+    at: new Date(row.at_ms),
+    type: row.type,
+    description: row.description,
+    reference: row.reference,
+    counterparty: row.source,
+    transactionId: row.transaction_id,
+    amount: BigInt(row.points),
+    balanceAfter: BigInt(row.total_after),
+  }
+}
+
 export async function openPointsStatement(
   db: Db,
   subject: PointsStatementSubject,
@@ -94,43 +133,26 @@ export async function openPointsStatement(
       generatedAt: now,
     },
     async *lines(chunkSize = DEFAULT_CHUNK) {
-      if (!accountId) return
-      let after = opening.seq
-      while (after < closing.seq) {
-        const rows = await db
-          .selectFrom('point_history')
-          .select([
-            'seq',
-            'created_at',
-            'type',
-            'points',
-            'total_after',
-            'transaction_id',
-            'source',
-            'reference',
-            'description',
-          ])
-          .where('account_id', '=', accountId)
-          .where('seq', '>', after)
-          .where('seq', '<=', closing.seq)
-          .orderBy('seq')
-          .limit(chunkSize)
-          .execute()
-        if (rows.length === 0) return
-        after = BigInt(rows[rows.length - 1]!.seq)
-        yield rows.map(
-          (row): StatementLine => ({
-            at: row.created_at,
-            type: row.type,
-            description: row.description,
-            reference: row.reference,
-            counterparty: row.source,
-            transactionId: row.transaction_id,
-            amount: BigInt(row.points),
-            balanceAfter: BigInt(row.total_after),
-          }),
-        )
-        if (rows.length < chunkSize) return
+      if (!accountId || closing.seq <= opening.seq) return
+      const fetch = (after: bigint) => {
+        const rows = linesBetween(db, accountId, after, closing.seq, chunkSize)
+        // Awaited below or in `finally`; until then a failure must not count as unhandled.
+        rows.catch(() => {})
+        return rows
+      }
+      // The next chunk is read while the caller renders this one (see the wallet source).
+      let next: Promise<HistoryRow[]> | undefined = fetch(opening.seq)
+      try {
+        while (next) {
+          const rows: HistoryRow[] = await next
+          next = undefined
+          if (rows.length === 0) return
+          const after = BigInt(rows[rows.length - 1]!.seq)
+          if (rows.length === chunkSize && after < closing.seq) next = fetch(after)
+          yield rows.map(lineOf)
+        }
+      } finally {
+        await next?.catch(() => {})
       }
     },
   }

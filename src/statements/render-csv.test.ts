@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto'
 import { parse } from 'csv-parse/sync'
+import { stringify } from 'csv-stringify/sync'
+import { DateTime } from 'luxon'
 import { describe, expect, it } from 'vitest'
 import { fakeSource, MemorySink, minorUnits } from './fake-source.test-helper.js'
-import { CSV_COLUMNS, neutraliseFormula, renderCsv } from './render-csv.js'
+import { CSV_COLUMNS, CsvEncoder, neutraliseFormula, renderCsv } from './render-csv.js'
+import { amountFormatter, ZonedClock } from './statement-format.js'
 import { DigestingSink } from './statement-output.js'
 import type { StatementSource } from './statement-types.js'
 
@@ -129,5 +132,104 @@ describe('renderCsv', () => {
     expect(sink.writes).toBeGreaterThanOrEqual(11)
     expect(rowsOf(sink.text())).toHaveLength(95)
     expect(sink.writableFinished).toBe(true)
+  })
+
+  it('encodes records byte for byte as csv-stringify did, so fingerprints stay what they were', async () => {
+    const source = fakeSource({ generated: 1, timeZone: 'Europe/Berlin' })
+    const csv = new CsvEncoder(source.summary)
+    const clock = new ZonedClock('Europe/Berlin')
+    const amount = amountFormatter(source.summary)
+    const pieces = [
+      'a',
+      ' ',
+      ',',
+      '"',
+      '\r',
+      '\n',
+      '\r\n',
+      '=',
+      '-',
+      '+',
+      '@',
+      '\t',
+      'é',
+      '😀',
+      "'",
+      '＝',
+      ';',
+    ]
+    let seed = 7
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    const text = () => {
+      if (random() < 0.15) return null
+      let value = ''
+      for (let n = Math.floor(random() * 6); n > 0; n--) value += pieces[Math.floor(random() * pieces.length)]
+      return value
+    }
+    const lines = Array.from({ length: 2_000 }, () => ({
+      at: new Date(Date.UTC(2026, 0, 1) + Math.floor(random() * 3e10)),
+      type: text() ?? 'deposit',
+      description: text(),
+      reference: text(),
+      counterparty: text(),
+      transactionId: text(),
+      amount: BigInt(Math.floor(random() * 2e6 - 1e6)),
+      balanceAfter: BigInt(Math.floor(random() * 2e6 - 1e6)),
+    }))
+    const options = { record_delimiter: 'windows', quote_record_delimiter: true } as const
+    const expected = stringify(
+      lines.map((line) => [
+        clock.timestamp(line.at),
+        line.type,
+        neutraliseFormula(line.description),
+        neutraliseFormula(line.reference),
+        neutraliseFormula(line.counterparty),
+        line.transactionId,
+        amount(line.amount),
+        amount(line.balanceAfter),
+        source.summary.currency,
+      ]),
+      options,
+    )
+    expect(csv.records(lines)).toBe(expected)
+    expect(csv.head).toBe(stringify([], { ...options, header: true, columns: [...CSV_COLUMNS] }))
+  })
+
+  it('prints times as the clock of the zone reads them, across offset changes', () => {
+    const zones = [
+      'UTC',
+      'Europe/Berlin',
+      'America/New_York',
+      'Australia/Lord_Howe',
+      'Asia/Kathmandu',
+      'Asia/Kolkata',
+    ]
+    const HOUR = 3_600_000
+    for (const zone of zones) {
+      const clock = new ZonedClock(zone)
+      const offsetAt = (ms: number) => DateTime.fromMillis(ms, { zone }).offset
+      // A year hour by hour (plus some minutes, seconds and ms), each day with an offset change
+      // every 67 s, and the local mean time of Kolkata in 1900 (+05:21:10).
+      const instants: number[] = []
+      for (let ms = Date.UTC(2026, 0, 1); ms < Date.UTC(2027, 0, 1); ms += HOUR) {
+        instants.push(ms + ((ms / HOUR) % 3_599_999))
+        if (offsetAt(ms) !== offsetAt(ms + HOUR)) {
+          for (let near = ms - 12 * HOUR; near < ms + 12 * HOUR; near += 67_001) instants.push(near)
+        }
+      }
+      for (let n = 0; n < 300; n++) instants.push(Date.UTC(1900, 0, 1) + n * 433_001)
+      for (const ms of instants) {
+        const at = new Date(ms)
+        const local = DateTime.fromMillis(ms, { zone })
+        const wall = new Date(ms + local.offset * 60_000).toISOString()
+        const offset = zone === 'UTC' ? 'Z' : local.toFormat('ZZ')
+        if (Number.isInteger(local.offset)) expect(clock.timestamp(at)).toBe(wall.slice(0, 23) + offset)
+        expect(clock.minute(at)).toBe(`${wall.slice(0, 10)} ${wall.slice(11, 16)}`)
+        expect(clock.date(at)).toBe(wall.slice(0, 10))
+      }
+    }
   })
 })

@@ -3,7 +3,7 @@ import { stringify } from 'csv-stringify/sync'
 import type { RenderOptions } from './render-options.js'
 import { amountFormatter, ZonedClock } from './statement-format.js'
 import { endStream, writeChunk } from './statement-output.js'
-import type { StatementLine, StatementSource } from './statement-types.js'
+import type { StatementLine, StatementSource, StatementSummary } from './statement-types.js'
 
 export const CSV_COLUMNS = [
   'date',
@@ -22,7 +22,7 @@ export const CSV_COLUMNS = [
 // description with a bare LF or CR would split the record for a reader: quote_record_delimiter
 // quotes those too.
 const BODY_OPTIONS = { record_delimiter: 'windows', quote_record_delimiter: true } as const
-const HEAD_OPTIONS = { ...BODY_OPTIONS, header: true, columns: [...CSV_COLUMNS] } as const
+const HEAD = stringify([], { ...BODY_OPTIONS, header: true, columns: [...CSV_COLUMNS] })
 
 /**
  * Leading characters that make Excel, LibreOffice or Sheets read a cell as a formula, with the
@@ -45,40 +45,62 @@ export function neutraliseFormula(text: string | null): string | null {
 }
 
 /**
+ * The CSV form of one statement's lines, chunk by chunk: what renderCsv writes and what the
+ * fingerprint of every format hashes. csv-stringify's sync API once per chunk: its own quoting and
+ * escaping at a fraction of the per-record cost of its stream API, with memory bounded by the
+ * chunk. The bytes depend only on the source (no generation time), because their SHA-256 is the
+ * statement's fingerprint.
+ */
+export class CsvEncoder {
+  readonly head = HEAD
+  private readonly clock: ZonedClock
+  private readonly amount: (minor: bigint) => string
+  private readonly currency: string
+
+  constructor(summary: StatementSummary) {
+    this.clock = new ZonedClock(summary.period.timeZone)
+    this.amount = amountFormatter(summary)
+    this.currency = summary.currency
+  }
+
+  /** The records of `lines`, each ended by CRLF. */
+  records(lines: readonly StatementLine[]): string {
+    const { clock, amount, currency } = this
+    return stringify(
+      lines.map((line) => [
+        clock.timestamp(line.at),
+        line.type,
+        neutraliseFormula(line.description),
+        neutraliseFormula(line.reference),
+        neutraliseFormula(line.counterparty),
+        line.transactionId,
+        amount(line.amount),
+        amount(line.balanceAfter),
+        currency,
+      ]),
+      BODY_OPTIONS,
+    )
+  }
+}
+
+/**
  * Writes the statement as RFC 4180 CSV (header row, then one record per line, CRLF) and ends
  * `out` (on failure it is left open for the caller to destroy). Streams chunk by chunk with
- * backpressure, so a 1,000,000-line statement never sits in memory. The bytes depend only on the
- * source (no generation time), because their SHA-256 is the statement's fingerprint.
+ * backpressure, so a 1,000,000-line statement never sits in memory.
  */
 export async function renderCsv(
   source: StatementSource,
   out: Writable,
   options: RenderOptions = {},
 ): Promise<void> {
-  const { summary } = source
-  const clock = new ZonedClock(summary.period.timeZone)
-  const amount = amountFormatter(summary)
-  const currency = summary.currency
-  const record = (line: StatementLine) => [
-    clock.timestamp(line.at),
-    line.type,
-    neutraliseFormula(line.description),
-    neutraliseFormula(line.reference),
-    neutraliseFormula(line.counterparty),
-    line.transactionId,
-    amount(line.amount),
-    amount(line.balanceAfter),
-    currency,
-  ]
-
-  // csv-stringify's sync API once per chunk: the same quoting as its stream API (and as fast), but
-  // backpressure stays one awaited write per chunk instead of a Transform piped in between, and a
-  // failing source leaves no half-piped stream behind. Memory is bounded by the chunk size.
-  await writeChunk(out, stringify([], HEAD_OPTIONS))
+  const csv = new CsvEncoder(source.summary)
+  // One awaited write per chunk: backpressure without a Transform piped in between, and a failing
+  // source leaves no half-piped stream behind. Memory is bounded by the chunk size.
+  await writeChunk(out, csv.head)
   let done = 0
   for await (const chunk of source.lines()) {
     if (chunk.length === 0) continue
-    await writeChunk(out, stringify(chunk.map(record), BODY_OPTIONS))
+    await writeChunk(out, csv.records(chunk))
     done += chunk.length
     await options.onProgress?.(done)
   }

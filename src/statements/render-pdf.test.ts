@@ -6,6 +6,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type FakeLine, fakeSource, MemorySink } from './fake-source.test-helper.js'
+import { fingerprintOf, renderStatement } from './render.js'
 import { pdfPageCount, renderPdf } from './render-pdf.js'
 import type { StatementSource } from './statement-types.js'
 
@@ -169,5 +170,48 @@ describe('renderPdf', () => {
     const pdf = Buffer.concat(sink.chunks)
     expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-')
     expect(pdf.subarray(-6).toString('latin1')).toContain('%%EOF')
+  })
+
+  it('prints a fingerprint known only after the last line on every page, in one read of the lines', async () => {
+    const inner = fakeSource({ generated: 1_500, chunkSize: 400 })
+    let reads = 0
+    const source: StatementSource = {
+      summary: inner.summary,
+      lines: (chunkSize) => {
+        reads++
+        return inner.lines(chunkSize)
+      },
+    }
+    const file = path.join(dir, `statement-${++files}.pdf`)
+    const rendered = await renderStatement(source, 'pdf', createWriteStream(file))
+    expect(reads).toBe(1)
+    expect(rendered.fingerprint).toBe(await fingerprintOf(inner))
+    const pages = pdfPageCount(1_500, inner.summary.totals.length)
+    expect(pages).toBeGreaterThan(2)
+    const text = await textOf(file)
+    expect(text.split(`SHA-256 fingerprint: ${rendered.fingerprint}`)).toHaveLength(pages + 1)
+    expect(await pagesOf(file)).toBe(pages)
+  })
+
+  it('asks for the fingerprint only once every line is drawn', async () => {
+    let drawn = 0
+    const inner = fakeSource({ generated: 300, chunkSize: 100 })
+    const source: StatementSource = {
+      summary: inner.summary,
+      async *lines(chunkSize) {
+        for await (const chunk of inner.lines(chunkSize)) {
+          yield chunk
+          drawn += chunk.length
+        }
+      },
+    }
+    const file = path.join(dir, `statement-${++files}.pdf`)
+    await renderPdf(source, createWriteStream(file), {
+      fingerprint: () => {
+        expect(drawn).toBe(300)
+        return FINGERPRINT
+      },
+    })
+    expect(await textOf(file)).toContain(`SHA-256 fingerprint: ${FINGERPRINT}`)
   })
 })

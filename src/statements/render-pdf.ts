@@ -10,8 +10,12 @@ import { amountFormatter, ZonedClock } from './statement-format.js'
 import type { StatementLine, StatementSource, StatementSummary } from './statement-types.js'
 
 export type PdfRenderOptions = RenderOptions & {
-  /** Hex SHA-256 of the statement's CSV form, printed in every footer. */
-  fingerprint: string
+  /**
+   * Hex SHA-256 of the statement's CSV form, printed in every footer; or what gives it once the
+   * last line has been drawn (called once, after the source's lines are exhausted), so a caller
+   * can hash the CSV form of the lines as they pass instead of reading them twice.
+   */
+  fingerprint: string | (() => string)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -301,11 +305,24 @@ class GlyphWriter {
 
   /** Writes the queued text to the current page; before any other drawing and before a new page. */
   flush(): void {
-    if (this.block === '') return
-    this.doc.addContent(Buffer.from(`BT\n${this.block}ET\n`, 'latin1'))
+    const content = this.take()
+    if (content) this.doc.addContent(content)
+  }
+
+  /** The queued text as content (null when none), for the page or another content stream. */
+  take(): Buffer | null {
+    if (this.block === '') return null
+    const content = Buffer.from(`BT\n${this.block}ET\n`, 'latin1')
     this.block = ''
     this.blockFont = ''
     this.lineY = Number.NaN
+    return content
+  }
+
+  /** The resource entry of the current font: its name on a page and its dictionary. */
+  fontResource(): [name: string, dictionary: unknown] {
+    const { handle } = this.font!
+    return [handle.id, handle.ref()]
   }
 }
 
@@ -328,19 +345,40 @@ const WIDEST_GLYPH_EM = 1
 /** pdfkit stops feeding a slow output only when asked: past this many buffered bytes, wait. */
 const BUFFER_LIMIT = 1 << 20
 
+/** The name of the fingerprint's form XObject in every page's resources. */
+const FINGERPRINT_FORM = 'Fp'
+
+/** The parts of a pdfkit indirect object used here (its `data` is the object's dictionary). */
+interface PdfRef {
+  data: Record<string, unknown>
+  end(chunk?: Buffer): void
+}
+
 /** Draws a statement on one pdfkit document; knows the layout, not the source. */
 class StatementPdf {
   private readonly clock: ZonedClock
   private readonly amount: (minor: bigint) => string
   private readonly pageCount: number
   private readonly glyphs: GlyphWriter
+  /**
+   * The fingerprint line, a Form XObject every footer draws (`/Fp Do`) and whose content is
+   * written only in `finish`: the fingerprint may be known only once the last line is drawn, and
+   * pages are streamed out long before that. A page refers to the form; the form is one object.
+   */
+  private readonly fingerprintForm: PdfRef
   readonly flow: PageFlow
 
   constructor(
     private readonly doc: PDFKit.PDFDocument,
     private readonly summary: StatementSummary,
-    private readonly fingerprint: string,
+    private readonly fingerprint: string | (() => string),
   ) {
+    // In the page's space: pdfkit's pages draw top-down, and a form inherits the page's matrix.
+    this.fingerprintForm = doc.ref({
+      Type: 'XObject',
+      Subtype: 'Form',
+      BBox: [0, 0, PAGE_SIZE[0], PAGE_SIZE[1]],
+    }) as unknown as PdfRef
     this.clock = new ZonedClock(summary.period.timeZone)
     this.amount = amountFormatter(summary)
     this.pageCount = pdfPageCount(summary.count, summary.totals.length)
@@ -380,13 +418,29 @@ class StatementPdf {
     )
     const pageText = `Page ${page} of ${this.pageCount}`
     glyphs.text(pageText, RIGHT - glyphs.width(pageText), FOOTER_TOP)
-    glyphs.text(`SHA-256 fingerprint: ${this.fingerprint}`, LEFT, FOOTER_TOP + 10)
     glyphs.text(
       "SHA-256 of this statement's CSV form; compare with GET /api/v1/statements/{jobId}",
       LEFT,
       FOOTER_TOP + 20,
     )
     glyphs.flush()
+    doc.page.xobjects[FINGERPRINT_FORM] = this.fingerprintForm
+    doc.addContent(`/${FINGERPRINT_FORM} Do`)
+  }
+
+  /**
+   * Writes the fingerprint form, once every line is drawn and before the document ends (which
+   * embeds the font subset: the fingerprint's glyphs must be in it).
+   */
+  finish(): void {
+    const { glyphs } = this
+    const fingerprint = typeof this.fingerprint === 'string' ? this.fingerprint : this.fingerprint()
+    glyphs.flush()
+    glyphs.use(REGULAR, FOOTER_SIZE)
+    glyphs.text(`SHA-256 fingerprint: ${fingerprint}`, LEFT, FOOTER_TOP + 10)
+    const [font, dictionary] = glyphs.fontResource()
+    this.fingerprintForm.data.Resources = { Font: { [font]: dictionary } }
+    this.fingerprintForm.end(glyphs.take() ?? Buffer.alloc(0))
   }
 
   private headerBlock(): void {
@@ -603,6 +657,7 @@ export async function renderPdf(
       while (doc.readableLength > BUFFER_LIMIT && out.writableNeedDrain) await once(out, 'drain')
       if (chunk.length > 0) await options.onProgress?.(count)
     }
+    pdf.finish()
   } catch (error) {
     // Left open, not ended: a half-written statement must not look complete.
     doc.unpipe(out)

@@ -5,11 +5,18 @@ import { deleteFileParts, insertFilePart, readFilePart } from './statements.repo
 /** Parts of 1 MiB: a row each, big enough to be few, small enough never to strain a connection. */
 export const FILE_PART_BYTES = 1024 * 1024
 
-/** Writes a statement's file into the database, a part at a time, as the renderer produces it. */
+/**
+ * Writes a statement's file into the database, a part at a time, as the renderer produces it.
+ * One part's insert runs while the renderer goes on (pg sends the Buffer as a binary parameter,
+ * cheap for Node; storing 1 MiB takes PostgreSQL a few tens of ms): the renderer waits only when a
+ * second part is full before the first is stored, so memory stays within two parts.
+ */
 export class FilePartsWriter extends Writable {
   private pending: Buffer[] = []
   private pendingBytes = 0
   private part = 0
+  /** The insert in flight (settled when none); a failure surfaces at the next write or the end. */
+  private storing: Promise<void> = Promise.resolve()
 
   constructor(
     private readonly db: Db,
@@ -30,32 +37,43 @@ export class FilePartsWriter extends Writable {
       callback()
       return
     }
-    this.flushFull().then(() => callback(), callback)
+    this.storing.then(() => {
+      this.storeFullParts()
+      callback()
+    }, callback)
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.flushFull()
-      .then(() => (this.pendingBytes > 0 ? this.store(Buffer.concat(this.pending)) : undefined))
+    this.storing
       .then(() => {
+        this.storeFullParts()
+        if (this.pendingBytes > 0) this.store(Buffer.concat(this.pending))
         this.pending = []
         this.pendingBytes = 0
-        callback()
-      }, callback)
+        return this.storing
+      })
+      .then(() => callback(), callback)
   }
 
-  private async flushFull(): Promise<void> {
-    while (this.pendingBytes >= FILE_PART_BYTES) {
-      const all = Buffer.concat(this.pending)
-      await this.store(all.subarray(0, FILE_PART_BYTES))
-      const rest = all.subarray(FILE_PART_BYTES)
-      this.pending = rest.length > 0 ? [rest] : []
-      this.pendingBytes = rest.length
+  /** Queues an insert for every full part pending. */
+  private storeFullParts(): void {
+    if (this.pendingBytes < FILE_PART_BYTES) return
+    const all = Buffer.concat(this.pending)
+    let offset = 0
+    for (; all.length - offset >= FILE_PART_BYTES; offset += FILE_PART_BYTES) {
+      this.store(all.subarray(offset, offset + FILE_PART_BYTES))
     }
+    const rest = all.subarray(offset)
+    this.pending = rest.length > 0 ? [rest] : []
+    this.pendingBytes = rest.length
   }
 
-  private async store(bytes: Buffer): Promise<void> {
-    await insertFilePart(this.db, this.jobId, this.part, bytes)
-    this.part += 1
+  /** Queues the next part's insert behind the one in flight. */
+  private store(bytes: Buffer): void {
+    const part = this.part++
+    this.storing = this.storing.then(() => insertFilePart(this.db, this.jobId, part, bytes))
+    // Awaited by the next write or the end; until then a failure must not count as unhandled.
+    this.storing.catch(() => {})
   }
 }
 
