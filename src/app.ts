@@ -20,6 +20,7 @@ import {
   MAX_PARAM_LENGTH,
   registerInputGuards,
 } from './http/input-guard.js'
+import { metricsRoutes, registerHttpMetrics } from './http/metrics.routes.js'
 import { registerProblemHandlers } from './http/problem-handler.js'
 import { registerRateLimits } from './http/rate-limit.js'
 import { REQUEST_ID_HEADER, requestIdFor } from './http/request-id.js'
@@ -81,6 +82,7 @@ export async function buildApp(container: Container): Promise<App> {
   })
   registerProblemHandlers(app)
   registerAccessControl(app, container.authenticator)
+  registerHttpMetrics(app)
 
   await app.register(swagger, {
     transformObject: documentInputRules,
@@ -110,6 +112,7 @@ export async function buildApp(container: Container): Promise<App> {
   )
 
   await app.register(async (scope) => healthRoutes(scope, container.healthChecks))
+  await app.register(async (scope) => metricsRoutes(scope, { db: container.database.db }))
   await app.register(async (scope) => asyncApiRoutes(scope, COMMAND_BODIES))
   await app.register(async (scope) => jwksRoutes(scope, container))
   await app.register(

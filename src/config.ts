@@ -15,6 +15,14 @@ export const ConfigSchema = Type.Object({
     description: 'TCP port the HTTP API listens on.',
   }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Interface the HTTP API binds to.' }),
+  METRICS_PORT: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 65535,
+      description:
+        'A second port (on HOST) where GET /metrics answers without authentication, in every process, workers included; for scrapers that cannot hold an API key. Unset: no such listener, and Prometheus scrapes GET /metrics on PORT with a service API key.',
+    }),
+  ),
   DATA_DIR: Type.String({
     minLength: 1,
     default: './.coffer',
@@ -92,6 +100,14 @@ export const ConfigSchema = Type.Object({
     default: 10000,
     description: 'How long in-flight requests may run after a shutdown signal, in milliseconds.',
   }),
+  SHUTDOWN_DRAIN_SECONDS: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 300,
+      description:
+        'After a shutdown signal, how long /health/ready answers 503 while requests are still served, before the listener closes and SHUTDOWN_TIMEOUT_MS starts, in seconds (0: close at once). Unset: 5 with DATABASE_URL (behind a load balancer), 0 on the embedded database (one process, nowhere else to route).',
+    }),
+  ),
   POINTS_EXPIRING_SOON_DAYS: Type.Integer({
     minimum: 1,
     maximum: 3650,
@@ -411,11 +427,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push(`${missing.join(', ')}: must be set together with ${group.join(', ')}`)
     }
   }
+  const port = raw.PORT ?? (ConfigSchema.properties.PORT as { default?: unknown }).default
+  if (raw.METRICS_PORT !== undefined && raw.METRICS_PORT === port) {
+    problems.push('METRICS_PORT: must differ from PORT')
+  }
   if (raw.BALANCE_CACHE === 'redis' && !raw.REDIS_URL) {
     problems.push('BALANCE_CACHE=redis: needs REDIS_URL')
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return Value.Default(ConfigSchema, raw) as Config
+}
+
+/**
+ * The drain of SHUTDOWN_DRAIN_SECONDS, in milliseconds. 5 s by default on PostgreSQL: enough for a
+ * load balancer probing /health/ready every 1 to 2 s (or told of the stop by its orchestrator) to
+ * route elsewhere; set it to the probe interval times the failures it needs. The embedded shape is
+ * one process that nothing can route around, so waiting there would only delay a Ctrl-C.
+ */
+export function shutdownDrainMsOf(config: Pick<Config, 'SHUTDOWN_DRAIN_SECONDS' | 'DATABASE_URL'>): number {
+  const seconds = config.SHUTDOWN_DRAIN_SECONDS ?? (config.DATABASE_URL ? 5 : 0)
+  return seconds * 1000
 }
 
 /** Fastify's trustProxy from TRUST_PROXY: unset trusts no proxy, so a client cannot pick its own IP. */

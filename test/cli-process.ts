@@ -82,7 +82,16 @@ export async function cleanUpCliRuns(): Promise<void> {
 export function cleanEnv(dataDir: string, env: Record<string, string>): NodeJS.ProcessEnv {
   const inherited: NodeJS.ProcessEnv = { ...process.env }
   for (const name of Object.keys(ConfigSchema.properties)) delete inherited[name]
-  return { ...inherited, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env }
+  // No drain before shutting down (5 s on PostgreSQL): tests stop processes often; test/drain.test.ts sets its own.
+  return {
+    ...inherited,
+    DATA_DIR: dataDir,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    SHUTDOWN_DRAIN_SECONDS: '0',
+    ...env,
+  }
 }
 
 /**

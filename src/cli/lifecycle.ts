@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events'
 import type { Server } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 
 export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const
@@ -43,10 +44,23 @@ export function httpServerPart(app: HttpApp): Stoppable {
 
 const DEFAULT_FORCED_STOP_GRACE_MS = 2000
 
+export interface ShutdownDrain {
+  /** How long requests are still served after the signal, with readiness failing; 0: none. */
+  ms: number
+  /** Makes /health/ready answer 503 (drainingCheck). */
+  begin(): void
+}
+
 export interface ShutdownOptions {
   /** In the order they stop: the HTTP server first, pools last. */
   parts: Stoppable[]
+  /** How long the parts may take to stop, counted from the end of the drain. */
   timeoutMs: number
+  /**
+   * An API process first drains: readiness fails while the listener still serves, so a load
+   * balancer routes elsewhere before connections are refused; then the parts stop.
+   */
+  drain?: ShutdownDrain
   /**
    * After the timeout has cut in-flight work, how long the parts still get to finish (closing
    * pools cleanly) before the process exits 1 regardless: a part that never stops, such as a
@@ -59,8 +73,9 @@ export interface ShutdownOptions {
 }
 
 /**
- * On the first shutdown signal: stop accepting, let in-flight work finish within the timeout,
- * close pools, exit 0. If the timeout passes, remaining work is cut and the exit code is 1.
+ * On the first shutdown signal: drain (readiness 503, still serving) when the options say so,
+ * then stop accepting, let in-flight work finish within the timeout, close pools, exit 0. If the
+ * timeout passes, remaining work is cut and the exit code is 1.
  */
 export function exitGracefullyOnSignals(options: ShutdownOptions): {
   shutdown: (reason: string) => Promise<void>
@@ -79,6 +94,16 @@ export function exitGracefullyOnSignals(options: ShutdownOptions): {
     if (shuttingDown) return shuttingDown
     options.logger.info({ reason, timeoutMs: options.timeoutMs }, 'shutting down')
     shuttingDown = (async () => {
+      if (options.drain) {
+        options.drain.begin()
+        if (options.drain.ms > 0) {
+          options.logger.info(
+            { drainMs: options.drain.ms },
+            'draining: /health/ready answers 503; requests are served until the listener closes',
+          )
+          await sleep(options.drain.ms)
+        }
+      }
       let timedOut = false
       let graceTimer: NodeJS.Timeout | undefined
       const timer = setTimeout(() => {

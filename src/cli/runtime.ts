@@ -1,19 +1,23 @@
 import dotenv from 'dotenv'
 import type { Logger } from 'pino'
 import { buildApp } from '../app.js'
-import { type Config, ConfigError, loadConfig } from '../config.js'
+import { type Config, ConfigError, loadConfig, shutdownDrainMsOf } from '../config.js'
 import { type Container, createContainer } from '../container.js'
 import { DataDirInUse } from '../db/data-dir-lock.js'
 import { DatabaseUnreachable } from '../db/database.js'
 import { MigrationFailed, migrateToLatest } from '../db/migrate.js'
+import { outboxStats } from '../events/relay.js'
+import { drainingCheck } from '../http/health.js'
+import { type MetricsListener, startMetricsListener } from '../http/metrics-listener.js'
 import { LEDGER_CHECKS, verifyLedger } from '../ledger/verify.js'
 import { createLogger } from '../logger.js'
 import { startCommandConsumer } from '../worker/commands.js'
+import { createJobLeases } from '../worker/job-leases.js'
 import { workerJobs } from '../worker/jobs.js'
 import { startStatements } from '../worker/statements.js'
 import { startWebhooks } from '../worker/webhooks.js'
 import { createWorker } from '../worker/worker.js'
-import { exitGracefullyOnSignals, httpServerPart, type Stoppable } from './lifecycle.js'
+import { exitGracefullyOnSignals, httpServerPart, type ShutdownDrain, type Stoppable } from './lifecycle.js'
 
 /** Reads config or exits 2 with a message naming each bad variable. */
 export function configOrExit(): Config {
@@ -75,8 +79,17 @@ export async function runProcess(options: RunOptions): Promise<void> {
   const logger = createLogger(config)
   const container = await containerOrExit(config, logger)
   const parts: Stoppable[] = []
+  // First, so a worker (which has no API) is scrapeable from the start; stopped last, before storage.
+  const metrics = config.METRICS_PORT
+    ? await metricsListenerOrExit(config.METRICS_PORT, config, container)
+    : null
+  let drain: ShutdownDrain | undefined
 
   if (options.api) {
+    // Before buildApp, which hands the checks to the health routes.
+    const readiness = drainingCheck()
+    container.healthChecks.push(readiness)
+    drain = { ms: shutdownDrainMsOf(config), begin: () => readiness.drain() }
     const app = await buildApp(container)
     // Each API process hears every key and session revoked anywhere (a queue of its own), so its
     // principal cache drops them within the relay's latency (docs/reliability.md).
@@ -100,7 +113,9 @@ export async function runProcess(options: RunOptions): Promise<void> {
     if (revocations) parts.push({ name: 'revocations', stop: () => revocations.close() })
   }
   if (options.worker) {
-    const worker = createWorker(workerJobs(container), logger)
+    const worker = createWorker(workerJobs(container), logger, {
+      leases: createJobLeases(container.database.db),
+    })
     worker.start()
     parts.push({ name: 'worker', stop: () => worker.stop() })
     const commands = await startCommandConsumer(container)
@@ -110,8 +125,43 @@ export async function runProcess(options: RunOptions): Promise<void> {
     const statements = startStatements(container)
     parts.push({ name: 'statements', stop: () => statements.close() })
   }
+  if (metrics) parts.push({ name: 'metrics', stop: () => metrics.close() })
   parts.push({ name: 'storage', stop: () => container.close() })
-  exitGracefullyOnSignals({ parts, timeoutMs: config.SHUTDOWN_TIMEOUT_MS, logger })
+  exitGracefullyOnSignals({
+    parts,
+    timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    logger,
+    ...(drain ? { drain } : {}),
+  })
+}
+
+/** METRICS_PORT's listener, or exit 1 with one line naming the port, as a failed listen on PORT does. */
+async function metricsListenerOrExit(
+  port: number,
+  config: Config,
+  container: Container,
+): Promise<MetricsListener> {
+  const { logger } = container
+  try {
+    return await startMetricsListener({
+      port,
+      host: config.HOST,
+      logger,
+      outbox: () => outboxStats(container.database.db),
+    })
+  } catch (error) {
+    const code = error instanceof Error && 'code' in error ? String(error.code) : ''
+    const problem =
+      code === 'EADDRINUSE'
+        ? `METRICS_PORT ${port} is already in use on ${config.HOST}; stop what holds it, or set METRICS_PORT`
+        : `cannot listen for metrics on ${config.HOST}:${port} (METRICS_PORT): ${error instanceof Error ? error.message : String(error)}`
+    logger.fatal({ err: error, port, host: config.HOST }, problem)
+    process.stderr.write(`coffer: ${problem}\n`)
+    await container.close().catch((closeError: unknown) => {
+      logger.error({ err: closeError }, 'error while closing after the failed metrics listen')
+    })
+    process.exit(1)
+  }
 }
 
 function describeListenError(error: unknown, config: Pick<Config, 'PORT' | 'HOST'>): string {

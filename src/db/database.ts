@@ -2,9 +2,19 @@ import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PGlite } from '@electric-sql/pglite'
-import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely'
+import {
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  Kysely,
+  PostgresDialect,
+  sql,
+  type Transaction,
+  type TransactionSettings,
+} from 'kysely'
 import pg from 'pg'
 import type { Logger } from 'pino'
+import { type PoolRole, trackPool } from '../metrics/database.js'
 import { lockDataDir } from './data-dir-lock.js'
 import { PGliteDialect } from './pglite-dialect.js'
 import { withPreparedStatements } from './prepared-statements.js'
@@ -44,6 +54,8 @@ export interface PoolSettings {
   connectTimeoutMs?: number
   /** PostgreSQL's statement_timeout for every connection; 0 leaves the server's own. */
   statementTimeoutMs?: number
+  /** Which pool the metrics name it (coffer_db_pool_*); default primary. */
+  role?: PoolRole
 }
 
 /**
@@ -80,6 +92,11 @@ export function createPostgresPool(
   pool.on('connect', (client) => {
     client.on('error', (error) => logger?.debug({ err: error.message }, 'database connection lost'))
   })
+  trackPool({
+    role: settings.role ?? 'primary',
+    figures: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
+    closed: () => pool.ending || pool.ended,
+  })
   return pool
 }
 
@@ -96,7 +113,75 @@ export async function openPGlite(options: { dataDir?: string; loadDataDir?: Blob
 }
 
 export function kyselyOverPGlite(pglite: PGlite): Db {
-  return new Kysely<Database>({ dialect: new PGliteDialect(pglite) })
+  const usage: ConnectionUsage = { inUse: 0, waiting: 0 }
+  trackPool({
+    role: 'primary',
+    figures: () => ({ total: 1, idle: 1 - usage.inUse, waiting: usage.waiting, max: 1 }),
+    closed: () => pglite.closed,
+  })
+  return new Kysely<Database>({ dialect: countingUsage(new PGliteDialect(pglite), usage) })
+}
+
+/** PGlite's one connection: whether a query or transaction holds it, and how many wait for it. */
+interface ConnectionUsage {
+  inUse: number
+  waiting: number
+}
+
+/**
+ * The dialect with its driver counting acquisitions, for the pool gauges: PGlite has no pool to
+ * ask, and its dialect's mutex is where requests queue for the one connection.
+ */
+function countingUsage(dialect: Dialect, usage: ConnectionUsage): Dialect {
+  return {
+    createAdapter: () => dialect.createAdapter(),
+    createDriver: () => new CountingDriver(dialect.createDriver(), usage),
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+  }
+}
+
+class CountingDriver implements Driver {
+  constructor(
+    private readonly driver: Driver,
+    private readonly usage: ConnectionUsage,
+  ) {}
+
+  init(): Promise<void> {
+    return this.driver.init()
+  }
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    this.usage.waiting += 1
+    try {
+      const connection = await this.driver.acquireConnection()
+      this.usage.inUse += 1
+      return connection
+    } finally {
+      this.usage.waiting -= 1
+    }
+  }
+
+  beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    return this.driver.beginTransaction(connection, settings)
+  }
+
+  commitTransaction(connection: DatabaseConnection): Promise<void> {
+    return this.driver.commitTransaction(connection)
+  }
+
+  rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    return this.driver.rollbackTransaction(connection)
+  }
+
+  releaseConnection(connection: DatabaseConnection): Promise<void> {
+    this.usage.inUse -= 1
+    return this.driver.releaseConnection(connection)
+  }
+
+  destroy(): Promise<void> {
+    return this.driver.destroy()
+  }
 }
 
 /**
@@ -193,7 +278,7 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
   const prepared = { prepared: options.preparedStatements ?? true }
   const db = kyselyOverPool(pool, prepared)
   const readPool = options.databaseReadUrl
-    ? createPostgresPool(options.databaseReadUrl, options.poolSize, poolSettings)
+    ? createPostgresPool(options.databaseReadUrl, options.poolSize, { ...poolSettings, role: 'replica' })
     : null
   const readDb = readPool ? kyselyOverPool(readPool, prepared) : db
   const close = async () => {

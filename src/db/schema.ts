@@ -11,6 +11,7 @@ import type { PointsTables } from '../points/points.tables.js'
 import type { StatementsTables } from '../statements/statements.tables.js'
 import type { WalletsTables } from '../wallets/wallets.tables.js'
 import type { WebhooksTables } from '../webhooks/webhooks.tables.js'
+import type { WorkerTables } from '../worker/worker.tables.js'
 
 export interface Database
   extends AuthTables,
@@ -21,4 +22,5 @@ export interface Database
     OperationsTables,
     PointsTables,
     StatementsTables,
-    WebhooksTables {}
+    WebhooksTables,
+    WorkerTables {}

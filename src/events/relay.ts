@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import type { Logger } from 'pino'
 import type { Db, Trx } from '../db/database.js'
+import { outboxPublished } from '../metrics/events.js'
 import type { EventBus, EventEnvelope } from './bus.js'
 import { contractVersion } from './contracts.js'
 
@@ -184,6 +185,7 @@ export class OutboxRelay {
       for (;;) {
         const count = await this.publishBatch()
         published += count
+        if (count > 0) outboxPublished.inc(count)
         if (count < this.options.batchSize) break
       }
     } catch (error) {

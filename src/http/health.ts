@@ -14,3 +14,25 @@ export interface HealthCheck {
   /** A check that also reports figures: when present, probed instead of `check`. */
   details?(): Promise<HealthDetails>
 }
+
+/**
+ * The readiness of a process that is shutting down. Once `drain()` is called, /health/ready
+ * answers 503 (and /health reports it) while every other route still serves, so a load balancer
+ * takes the instance out of rotation before its listener closes and connections are refused.
+ */
+export interface DrainingCheck extends HealthCheck {
+  drain(): void
+}
+
+export function drainingCheck(): DrainingCheck {
+  let draining = false
+  return {
+    name: 'shutdown',
+    check: async () => {
+      if (draining) throw new Error('draining: the process is shutting down')
+    },
+    drain: () => {
+      draining = true
+    },
+  }
+}

@@ -1,6 +1,7 @@
 import type { Db, Trx } from '../db/database.js'
 import { isDatabaseUnavailable } from '../db/unavailable.js'
 import { AppError } from '../errors.js'
+import { groupCommitBatchSize, idempotencyConflicts, idempotencyReplays } from '../metrics/ledger.js'
 import { BatchPartlyRecorded, IdempotencyKeyInFlight, IdempotencyKeyReused } from './idempotency.errors.js'
 import {
   claimKeys,
@@ -93,6 +94,22 @@ function isBusinessRefusal(error: unknown): error is AppError {
   )
 }
 
+/** Counts a refused key (422 reused, 409 in flight) on its way to the caller; returns the error. */
+function countKeyConflict(error: unknown): unknown {
+  if (error instanceof AppError) {
+    if (error.code === IdempotencyKeyReused.definition.code) idempotencyConflicts.inc({ reason: 'reused' })
+    else if (error.code === IdempotencyKeyInFlight.definition.code)
+      idempotencyConflicts.inc({ reason: 'in_flight' })
+  }
+  return error
+}
+
+/** A batch whose every key had its answer is one replay (POST /batches sent again). */
+function countBatchReplay(outcome: BatchOutcome): BatchOutcome {
+  if (outcome.kind === 'replayed') idempotencyReplays.inc()
+  return outcome
+}
+
 /**
  * The write path's entry point: every money movement made under an idempotency key posts through
  * `postMovement` (or `run`, for work that needs its own transaction), whoever the caller is: an
@@ -164,7 +181,7 @@ export class IdempotentWriter {
    */
   async postAll(items: BatchMovement[], options: { dryRun: boolean }): Promise<BatchOutcome> {
     const slots = items.map((item) => `${item.claim.scope} ${item.claim.key}`)
-    if (slots.some((slot) => this.inFlight.has(slot))) throw new IdempotencyKeyInFlight()
+    if (slots.some((slot) => this.inFlight.has(slot))) throw countKeyConflict(new IdempotencyKeyInFlight())
     for (const slot of slots) this.inFlight.add(slot)
     try {
       const postings: (PostingRequest | null)[] = []
@@ -187,16 +204,16 @@ export class IdempotentWriter {
       const run = () =>
         this.changes.transaction(this.db, (trx) => this.postAllIn(trx, items, postings, refusals, options))
       try {
-        return await run()
+        return countBatchReplay(await run())
       } catch (error) {
         if (error instanceof BatchRolledBack) return error.outcome
-        if (!(error instanceof ConcurrentFirstUse)) throw error
+        if (!(error instanceof ConcurrentFirstUse)) throw countKeyConflict(error)
         // Another process recorded one of these keys meanwhile: again, which replays or refuses.
         try {
-          return await run()
+          return countBatchReplay(await run())
         } catch (again) {
           if (again instanceof BatchRolledBack) return again.outcome
-          throw again
+          throw countKeyConflict(again)
         }
       }
     } finally {
@@ -305,7 +322,21 @@ export class IdempotentWriter {
     return purgeKeysOlderThan(this.db, cutoff)
   }
 
+  /** Runs `execute` as the key's one execution in this process, counting replays and conflicts. */
   private async once(claim: KeyClaim, execute: () => Promise<RecordedAnswer>): Promise<RecordedAnswer> {
+    try {
+      const answer = await this.onceInProcess(claim, execute)
+      if (answer.replayed) idempotencyReplays.inc()
+      return answer
+    } catch (error) {
+      throw countKeyConflict(error)
+    }
+  }
+
+  private async onceInProcess(
+    claim: KeyClaim,
+    execute: () => Promise<RecordedAnswer>,
+  ): Promise<RecordedAnswer> {
     const slot = `${claim.scope} ${claim.key}`
     if (this.inFlight.has(slot)) {
       // Another request of this process holds the key. If that one is only replaying a stored
@@ -381,6 +412,7 @@ export class IdempotentWriter {
   }
 
   private async postBatch(batch: BatchItem[]): Promise<void> {
+    groupCommitBatchSize.observe(batch.length)
     let answers: (RecordedAnswer | AppError)[]
     try {
       answers = await this.changes.transaction(this.db, (trx) => this.postBatchIn(trx, batch))

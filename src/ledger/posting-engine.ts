@@ -2,6 +2,7 @@ import { sql } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import type { Trx } from '../db/database.js'
 import type { AppError } from '../errors.js'
+import { countPosted, countRefused } from '../metrics/ledger.js'
 import { type CurrencyRegistry, formatAmount } from '../money/index.js'
 import { claimExpiredHolds, settleHolds } from './holds.js'
 import { type KeyAnswer, recordAnswers } from './idempotency-keys.js'
@@ -286,6 +287,7 @@ export class PostingEngine {
     const answers = answersOf ? answersOf(ownOutcomes) : []
     if (accepted.length === 0) {
       const recorded = answers.length === 0 || (await recordAnswers(trx, answers))
+      countOutcomes(requests, outcomes)
       return { outcomes: ownOutcomes, released: 0, answers, recorded }
     }
 
@@ -312,6 +314,7 @@ export class PostingEngine {
       })),
     )
     if (releases.length > 0) await settleHolds(trx, releases, 'expired')
+    countOutcomes(requests, outcomes)
     return {
       outcomes: ownOutcomes,
       released: releases.length,
@@ -325,6 +328,15 @@ export class PostingEngine {
     const [outcome] = await this.post(trx, [request])
     if (!outcome!.ok) throw outcome!.error
     return outcome!.posted
+  }
+}
+
+/** The metrics of the engine's decisions, once they are written (src/metrics/ledger.ts). */
+function countOutcomes(requests: PostingRequest[], outcomes: PostingOutcome[]): void {
+  for (let i = 0; i < outcomes.length; i += 1) {
+    const outcome = outcomes[i]!
+    if (outcome.ok) countPosted(requests[i]!.type)
+    else countRefused(requests[i]!.type, outcome.error.code)
   }
 }
 

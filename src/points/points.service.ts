@@ -4,6 +4,7 @@ import type { Db, Trx } from '../db/database.js'
 import { type OutboxEvent, outboxEvent } from '../events/outbox.js'
 import type { PostingEngine } from '../ledger/posting-engine.js'
 import type { PostedTransaction, PostingRequest, TransactionType } from '../ledger/posting-types.js'
+import { countPointsSettled } from '../metrics/jobs.js'
 import type { HistoryCursors } from '../wallets/history-cursor.js'
 import type { EarningRules } from './earning-rules.js'
 import { type Draw, parsePoints, planDraws } from './lot-draws.js'
@@ -910,6 +911,7 @@ export class PointsService {
       totals.accounts += settled.accounts
       totals.matured += settled.matured
       totals.expired += settled.expired
+      countPointsSettled(settled)
       // Nothing due, or every due account is held by a request, which settles it itself.
       if (settled.accounts === 0) break
     }

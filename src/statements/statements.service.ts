@@ -3,6 +3,7 @@ import { uuidv7 } from 'uuidv7'
 import { hasRole, type Principal } from '../auth/principal.js'
 import type { Db } from '../db/database.js'
 import { isDatabaseUnavailable } from '../db/unavailable.js'
+import { countStatementJob, statementJobsStarted } from '../metrics/jobs.js'
 import type { CurrencyRegistry } from '../money/index.js'
 import { openPointsStatement } from '../points/statement-source.js'
 import { openWalletStatement } from '../wallets/statement-source.js'
@@ -167,9 +168,12 @@ export class StatementsService {
         error: `given up after ${MAX_ATTEMPTS} attempts: the worker generating it stopped each time`,
         retentionHours: limits.retentionHours,
       })
+      countStatementJob('given_up')
       return true
     }
     const started = Date.now()
+    statementJobsStarted.inc()
+    const seconds = () => (Date.now() - started) / 1000
     let linesDone = 0
     let linesTotal = 0
     let leaseLost = false
@@ -217,23 +221,31 @@ export class StatementsService {
           fingerprint: rendered.fingerprint,
           retentionHours: limits.retentionHours,
         }))
-      if (finished)
+      if (finished) {
+        countStatementJob('done', row.format, seconds())
         log.info({ lines: linesTotal, bytes: rendered.size, ms: Date.now() - started }, 'statement generated')
-      else log.warn('statement job taken over by another worker before it finished; its result is theirs')
+      } else {
+        countStatementJob('lease_lost')
+        log.warn('statement job taken over by another worker before it finished; its result is theirs')
+      }
     } catch (error) {
       clearInterval(timer)
       await renewing
       if (error instanceof Stopped) {
         log.info('statement job handed back: this worker is stopping')
         await repo.releaseJob(db, { id: row.id, workerId })
+        countStatementJob('handed_back')
         return true
       }
       if (error instanceof LeaseLost || leaseLost) {
         log.warn('statement job taken over by another worker; this attempt stops')
+        countStatementJob('lease_lost')
         return true
       }
+      // Not an outcome yet: the job's lease runs out and this or another worker takes it again.
       if (isDatabaseUnavailable(error)) throw error
       log.error({ err: error }, 'statement job failed')
+      countStatementJob('failed', row.format, seconds())
       await repo.failJob(db, {
         id: row.id,
         workerId,

@@ -7,19 +7,25 @@ import type { WorkerJob } from './worker.js'
 
 const HOUR_MS = 3_600_000
 
-/** Every background job of the worker; modules add theirs here. */
+/**
+ * Every background job of the worker; modules add theirs here. A job that folds, expires or
+ * purges shared rows has one runner at a time across worker processes (`runners: 'one'`, by
+ * lease); one that refreshes this process's own state runs in each.
+ */
 export function workerJobs(container: Container): WorkerJob[] {
   const { db } = container.database
   return [
     {
       // Amounts of custom assets (USDT, ...) are parsed and formatted with decimals that an API
-      // process may have defined after this one started.
+      // process may have defined after this one started: each process reloads its own registry.
       name: 'reload-currencies',
       intervalMs: CURRENCY_RELOAD_INTERVAL_MS,
       run: () => container.customCurrencies.load(),
     },
     {
-      // Runs again at once while batches are full (OutboxRelay.run); one worker at a time leads.
+      // Runs again at once while batches are full (OutboxRelay.run). In every process: each
+      // batch takes the relay's transaction-scoped advisory lock, so one worker at a time leads
+      // and a dead leader's lock goes with its transaction, at once rather than after a lease.
       name: 'relay-outbox',
       intervalMs: container.config.OUTBOX_RELAY_INTERVAL_MS,
       run: async () => {
@@ -28,6 +34,7 @@ export function workerJobs(container: Container): WorkerJob[] {
     },
     {
       name: 'purge-published-events',
+      runners: 'one',
       intervalMs: 10 * 60_000,
       run: async () => {
         const cutoff = new Date(Date.now() - container.config.OUTBOX_RETENTION_HOURS * HOUR_MS)
@@ -38,6 +45,7 @@ export function workerJobs(container: Container): WorkerJob[] {
     {
       // A POST /operations whose command was never sent, or was dead-lettered after its retries.
       name: 'redispatch-operations',
+      runners: 'one',
       intervalMs: 30_000,
       run: async () => {
         const resent = await container.operations.redispatchStale()
@@ -46,6 +54,7 @@ export function workerJobs(container: Container): WorkerJob[] {
     },
     {
       name: 'fold-system-balances',
+      runners: 'one',
       intervalMs: 1000,
       run: async () => {
         const folded = await foldSystemBalances(db)
@@ -54,6 +63,7 @@ export function workerJobs(container: Container): WorkerJob[] {
     },
     {
       name: 'expire-holds',
+      runners: 'one',
       intervalMs: 5000,
       run: async () => {
         const released = await releaseOverdueHolds(db, container.ledger)
@@ -64,6 +74,7 @@ export function workerJobs(container: Container): WorkerJob[] {
       // Batches of accounts with SKIP LOCKED (PointsService.settleDueAccounts): a midnight of
       // lapsing lots never holds many locks at once, nor waits on a request's.
       name: 'settle-points',
+      runners: 'one',
       intervalMs: 5000,
       run: async () => {
         const settled = await container.points.settleDueAccounts()
@@ -73,6 +84,7 @@ export function workerJobs(container: Container): WorkerJob[] {
     {
       // Finished statement jobs and their files, after STATEMENT_RETENTION_HOURS.
       name: 'purge-statements',
+      runners: 'one',
       intervalMs: 10 * 60_000,
       run: async () => {
         const purged = await container.statements.purgeExpired()
@@ -81,6 +93,7 @@ export function workerJobs(container: Container): WorkerJob[] {
     },
     {
       name: 'purge-idempotency-keys',
+      runners: 'one',
       intervalMs: 10 * 60_000,
       run: async () => {
         const cutoff = new Date(Date.now() - container.config.IDEMPOTENCY_KEY_TTL_HOURS * HOUR_MS)
@@ -91,6 +104,7 @@ export function workerJobs(container: Container): WorkerJob[] {
     {
       // The access-token denylist and refresh tokens only matter until the tokens expire.
       name: 'purge-expired-credentials',
+      runners: 'one',
       intervalMs: 10 * 60_000,
       run: async () => {
         const purged = await container.auth.purgeExpired()

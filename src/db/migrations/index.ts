@@ -13,6 +13,7 @@ import * as m0011 from './0011_account_versions.js'
 import * as m0012 from './0012_points.js'
 import * as m0013 from './0013_points_commands.js'
 import * as m0014 from './0014_statements.js'
+import * as m0015 from './0015_worker_job_leases.js'
 
 /**
  * Forward-only, in order. Listed here rather than read from disk so the same set runs from
@@ -33,4 +34,5 @@ export const migrations: Record<string, Migration> = {
   '0012_points': m0012,
   '0013_points_commands': m0013,
   '0014_statements': m0014,
+  '0015_worker_job_leases': m0015,
 }

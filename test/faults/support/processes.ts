@@ -196,6 +196,8 @@ export async function startCoffer(env: Record<string, string>): Promise<CofferPr
       HOST: '127.0.0.1',
       PORT: String(port),
       LOG_LEVEL: 'warn',
+      // No drain before shutting down: the fault tests stop and start Coffer many times.
+      SHUTDOWN_DRAIN_SECONDS: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
