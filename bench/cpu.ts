@@ -23,7 +23,12 @@ export interface CpuUse {
   idleCores: number
   /** Write syscalls the Coffer process made, per response it sent. */
   cofferWritesPerRequest: number | null
+  /** CPU milliseconds (user + system) the Coffer process spent per response it sent. */
+  cofferCpuMsPerRequest: number | null
 }
+
+/** Linux's USER_HZ: /proc/<pid>/stat counts utime and stime in these ticks on every architecture. */
+const TICKS_PER_SECOND = 100
 
 async function readText(file: string): Promise<string | null> {
   try {
@@ -83,10 +88,12 @@ export function cpuUse(
   const cpus = os.availableParallelism()
   const cores: Record<CpuOwner, number> = { coffer: 0, postgres: 0, 'load generator': 0, other: 0 }
   let counted = 0
+  let cofferTicks = 0
   for (const [pid, now] of after.processTicks) {
     // A process that started during the run is counted from zero.
     const used = now.ticks - (before.processTicks.get(pid)?.ticks ?? 0)
     if (used <= 0) continue
+    if (now.owner === 'coffer') cofferTicks += used
     cores[now.owner] += used
     counted += used
   }
@@ -102,6 +109,43 @@ export function cpuUse(
     cores,
     idleCores: ((after.idleTicks - before.idleTicks) / elapsed) * cpus,
     cofferWritesPerRequest: writes,
+    cofferCpuMsPerRequest: requests ? (cofferTicks * 1000) / TICKS_PER_SECOND / requests : null,
+  }
+}
+
+export interface RssSamples {
+  /** VmRSS in MB when sampling began, and the highest seen. */
+  startMB: number
+  peakMB: number
+  samples: number
+}
+
+/**
+ * Samples a process's VmRSS every `everyMs` until stop() is called: the peak under a load, which
+ * VmHWM (the peak since the process started) cannot give for one scenario. Null off Linux.
+ */
+export function sampleRss(pid: number, everyMs = 200): { stop(): Promise<RssSamples | null> } {
+  const seen: number[] = []
+  let running = true
+  const read = async () => {
+    const status = await readText(`/proc/${pid}/status`)
+    const kib = status === null ? undefined : /VmRSS:\s+(\d+) kB/.exec(status)?.[1]
+    if (kib !== undefined) seen.push(Number(kib) / 1024)
+  }
+  const loop = (async () => {
+    while (running) {
+      await read()
+      await new Promise((resolve) => setTimeout(resolve, everyMs))
+    }
+    await read()
+  })()
+  return {
+    async stop() {
+      running = false
+      await loop
+      if (seen.length === 0) return null
+      return { startMB: seen[0]!, peakMB: Math.max(...seen), samples: seen.length }
+    },
   }
 }
 
@@ -111,6 +155,9 @@ export function formatCpuUse(use: CpuUse): string {
   return (
     `CPU cores busy: coffer ${f(c.coffer)}, postgres ${f(c.postgres)}, load generator ${f(c['load generator'])}, ` +
     `other processes ${f(c.other)}, idle ${f(use.idleCores)}` +
+    (use.cofferCpuMsPerRequest === null
+      ? ''
+      : `; coffer CPU ${use.cofferCpuMsPerRequest.toFixed(3)} ms per request`) +
     (use.cofferWritesPerRequest === null
       ? ''
       : `; coffer write syscalls per request ${use.cofferWritesPerRequest.toFixed(1)}`)

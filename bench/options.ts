@@ -2,11 +2,14 @@ import { parseArgs } from 'node:util'
 
 export const SCENARIO_NAMES = [
   'transfers',
+  'transfers-1000',
   'hot-wallet',
   'hot-merchant',
+  'bulk',
   'reads',
   'mixed',
   'history-deep',
+  'history-shallow',
   'relay',
   'operations',
   'webhooks',

@@ -1,4 +1,5 @@
-import { type CpuUse, formatCpuUse } from './cpu.js'
+import { type CpuUse, formatCpuUse, type RssSamples } from './cpu.js'
+import type { HttpCeiling } from './http-ceiling.js'
 import type { PgbenchFigure } from './pgbench.js'
 import type { PointsExpiryFigures } from './points.js'
 import type { StatementFigures } from './statement.js'
@@ -14,16 +15,23 @@ export interface ScenarioResult {
   seconds?: number
   /** Every response, whatever its status, per second. */
   requestsPerSecond?: number
-  /** 2xx responses per second: what the pgbench ratio compares. */
+  /** 2xx responses per second (bulk: succeeded transfers per second): what the ratio compares. */
   okPerSecond?: number
+  /** bulk: batches answered 200 per second. */
+  batchesPerSecond?: number
+  /** A fixed-rate scenario's offered requests per second. */
+  offeredPerSecond?: number
+  /** VmRSS of coffer serve sampled over the measured window. */
+  rss?: RssSamples | null
   latencyMs?: { p50: number; p99: number; max: number; average: number }
   requests?: number
   non2xx?: number
   errors?: number
   timeouts?: number
   statusCodes?: Record<string, number>
-  pgbench?: { mode: 'random' | 'hot'; tps: number } | null
-  /** okPerSecond / pgbench tps. */
+  /** What bounds the row, in the row's own unit per second (pgbench: tps × transfers per commit). */
+  ceiling?: { kind: 'http' | 'random' | 'hot' | 'batched'; perSecond: number } | null
+  /** okPerSecond / ceiling.perSecond. */
   ratio?: number | null
   cpu?: CpuUse | null
   /** From pg_stat_database and pg_stat_wal; WAL is cluster-wide, so other databases' work counts too. */
@@ -52,8 +60,13 @@ export interface BenchReport {
     available: boolean
     random?: PgbenchFigure & { cpu: CpuUse | null }
     hot?: PgbenchFigure & { cpu: CpuUse | null }
+    batched?: PgbenchFigure & { cpu: CpuUse | null }
     note?: string
   }
+  /** The bare node:http server under the read scenarios' autocannon settings. */
+  httpCeiling?: HttpCeiling | { unavailable: string }
+  /** Issue 15's targets, each with what this run measured. */
+  targets?: TargetCheck[]
   scenarios: ScenarioResult[]
   /** relay and operations, measured against a `coffer start` on RabbitMQ: the second table. */
   events?: EventRow[]
@@ -94,6 +107,13 @@ function cell(value: number | null | undefined, digits = 0): string {
   return value === null || value === undefined ? '—' : round(value, digits).toLocaleString('en-US')
 }
 
+export const CEILING_LABELS = {
+  http: 'bare http',
+  random: 'pgbench random',
+  hot: 'pgbench hot',
+  batched: 'pgbench ×100/commit',
+} as const
+
 /** A fixed-width table: numbers right-aligned, the first column left-aligned. */
 export function formatTable(report: BenchReport): string {
   const header = [
@@ -104,12 +124,14 @@ export function formatTable(report: BenchReport): string {
     'max ms',
     'non-2xx',
     'errors',
-    'pgbench tps',
-    'Coffer/pgbench',
+    'ok/s',
+    'ceiling/s',
+    'ratio',
+    'CPU ms/req',
   ]
   const rows = report.scenarios.map((s) =>
     s.status === 'not available'
-      ? [s.name, 'not available', '', '', '', '', '', '', '']
+      ? [s.name, 'not available', '', '', '', '', '', '', '', '', '']
       : [
           s.name,
           cell(s.requestsPerSecond),
@@ -118,8 +140,10 @@ export function formatTable(report: BenchReport): string {
           cell(s.latencyMs?.max),
           cell(s.non2xx),
           cell((s.errors ?? 0) + (s.timeouts ?? 0)),
-          s.pgbench ? `${cell(s.pgbench.tps)} (${s.pgbench.mode})` : '—',
+          cell(s.okPerSecond),
+          s.ceiling ? `${cell(s.ceiling.perSecond)} (${CEILING_LABELS[s.ceiling.kind]})` : '—',
           s.ratio === null || s.ratio === undefined ? '—' : `${round(s.ratio, 2).toFixed(2)}`,
+          s.cpu?.cofferCpuMsPerRequest == null ? '—' : s.cpu.cofferCpuMsPerRequest.toFixed(3),
         ],
   )
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
@@ -155,12 +179,44 @@ export function formatNotes(report: BenchReport): string {
       `WARNING: other processes kept more than ${OTHER_LOAD_WARNING} of a core busy during ${disturbed.map((s) => s.name).join(', ')}: those figures understate Coffer`,
     )
   }
+  for (const s of report.scenarios) {
+    if (s.rss)
+      notes.push(
+        `${s.name}: coffer serve VmRSS ${Math.round(s.rss.startMB)} → peak ${Math.round(s.rss.peakMB)} MB (${s.rss.samples} samples)`,
+      )
+    if (
+      s.batchesPerSecond !== undefined &&
+      s.cpu?.cofferCpuMsPerRequest != null &&
+      s.okPerSecond &&
+      s.requestsPerSecond
+    )
+      notes.push(
+        `${s.name}: ${cell(s.batchesPerSecond, 1)} batches/s, ${cell(s.okPerSecond)} transfers/s; coffer CPU ` +
+          `${((s.cpu.cofferCpuMsPerRequest * s.requestsPerSecond) / s.okPerSecond).toFixed(3)} ms per transfer`,
+      )
+    if (s.offeredPerSecond !== undefined)
+      notes.push(`${s.name}: offered ${cell(s.offeredPerSecond)}/s (autocannon overallRate)`)
+  }
+  const http = report.httpCeiling
+  if (http && 'unavailable' in http) notes.push(`http ceiling: not measured: ${http.unavailable}`)
+  else if (http)
+    notes.push(
+      `http ceiling: bare node:http answering a fixed ${http.bodyBytes}-byte JSON body: ${cell(http.requestsPerSecond)} req/s, ` +
+        `p50 ${http.latencyMs.p50} ms, p99 ${http.latencyMs.p99} ms (${http.connections} connections, ${http.seconds} s)` +
+        (http.cpu?.cofferCpuMsPerRequest == null
+          ? ''
+          : `; its CPU ${http.cpu.cofferCpuMsPerRequest.toFixed(3)} ms per request`),
+    )
   if (report.pgbench.note) notes.push(`pgbench: ${report.pgbench.note}`)
-  for (const mode of ['random', 'hot'] as const) {
+  for (const mode of ['random', 'hot', 'batched'] as const) {
     const figure = report.pgbench[mode]
     if (figure) {
+      const perCommit =
+        figure.transfersPerCommit > 1
+          ? ` × ${figure.transfersPerCommit} transfers = ${cell(figure.tps * figure.transfersPerCommit)} transfers/s`
+          : ''
       notes.push(
-        `pgbench ${mode}: ${cell(figure.tps)} tps, latency average ${cell(figure.latencyAverageMs, 1)} ms, ` +
+        `pgbench ${mode}: ${cell(figure.tps, figure.transfersPerCommit > 1 ? 1 : 0)} tps${perCommit}, latency average ${cell(figure.latencyAverageMs, 1)} ms, ` +
           `${figure.transactions.toLocaleString('en-US')} transactions, ${figure.failed} failed (${figure.clients} clients, ${figure.seconds} s)`,
       )
       if (figure.cpu) notes.push(`pgbench ${mode}: ${formatCpuUse(figure.cpu)}`)
@@ -269,4 +325,128 @@ export function formatStatementRow(row: StatementFigures): string {
         ? ': met'
         : ': not met'
   return `${head}: ${row.secondsToDone!.toFixed(2)} s to done${worker}, ${megabytes((row.bytes ?? 0) / 1e6)} MB${rss} — ${aim}${verdict}`
+}
+
+/** One of issue 15's targets: what it asks, what this run measured, whether that meets it. */
+export interface TargetCheck {
+  target: string
+  measured: string
+  met: boolean | null
+}
+
+const TARGETS = {
+  readsRatio: 0.3,
+  readCpuMs: 0.15,
+  transfersRatio: 1.5,
+  transferCpuMs: 0.3,
+  hotRatio: 5,
+  fixedRateP99Ms: 20,
+  deepOverShallowP99: 1.2,
+  rssMB: 250,
+  bulkPerSecond: 10_000,
+  bulkRatio: 0.7,
+} as const
+
+/** Issue 15's targets against this run's rows; a target whose rows did not run is null, not met. */
+export function checkTargets(report: BenchReport): TargetCheck[] {
+  const row = (name: string) => report.scenarios.find((s) => s.name === name && s.status === 'measured')
+  const ratio = (n: number | null | undefined) => (n === null || n === undefined ? null : round(n, 2))
+  const checks: TargetCheck[] = []
+  const add = (target: string, value: number | null, unit: string, met: (v: number) => boolean) =>
+    checks.push({
+      target,
+      measured: value === null ? 'not measured' : `${value.toLocaleString('en-US')}${unit}`,
+      met: value === null ? null : met(value),
+    })
+  const cpuMs = (name: string) => {
+    const ms = row(name)?.cpu?.cofferCpuMsPerRequest
+    return ms === null || ms === undefined ? null : round(ms, 3)
+  }
+  add(
+    `reads ≥ ${TARGETS.readsRatio}× the HTTP ceiling`,
+    ratio(row('reads')?.ratio),
+    '×',
+    (v) => v >= TARGETS.readsRatio,
+  )
+  add(
+    `reads: Coffer CPU ≤ ${TARGETS.readCpuMs} ms per read`,
+    cpuMs('reads'),
+    ' ms',
+    (v) => v <= TARGETS.readCpuMs,
+  )
+  add(
+    `transfers ≥ ${TARGETS.transfersRatio}× pgbench per-commit random`,
+    ratio(row('transfers')?.ratio),
+    '×',
+    (v) => v >= TARGETS.transfersRatio,
+  )
+  add(
+    `transfers: Coffer CPU ≤ ${TARGETS.transferCpuMs} ms per transfer`,
+    cpuMs('transfers'),
+    ' ms',
+    (v) => v <= TARGETS.transferCpuMs,
+  )
+  add(
+    `hot wallet ≥ ${TARGETS.hotRatio}× pgbench hot`,
+    ratio(row('hot-wallet')?.ratio),
+    '×',
+    (v) => v >= TARGETS.hotRatio,
+  )
+  const fixed = row('transfers-1000')
+  const kept =
+    fixed?.offeredPerSecond && fixed.okPerSecond !== undefined
+      ? fixed.okPerSecond >= 0.95 * fixed.offeredPerSecond
+      : null
+  checks.push({
+    target: `p99 ≤ ${TARGETS.fixedRateP99Ms} ms at a fixed offered 1,000 transfers/s`,
+    measured: fixed?.latencyMs
+      ? `p99 ${fixed.latencyMs.p99} ms at ${cell(fixed.okPerSecond)} 2xx/s`
+      : 'not measured',
+    met: fixed?.latencyMs ? fixed.latencyMs.p99 <= TARGETS.fixedRateP99Ms && kept === true : null,
+  })
+  const deep = row('history-deep')?.latencyMs?.p99
+  const shallow = row('history-shallow')?.latencyMs?.p99
+  checks.push({
+    target: `history-deep p99 ≤ ${TARGETS.deepOverShallowP99}× a ${'100'}-entry wallet's`,
+    measured:
+      deep === undefined || shallow === undefined
+        ? 'not measured'
+        : `${deep} ms / ${shallow} ms = ${shallow > 0 ? `${round(deep / shallow, 2)}×` : '∞'}`,
+    met:
+      deep === undefined || shallow === undefined
+        ? null
+        : deep <= TARGETS.deepOverShallowP99 * Math.max(shallow, 1),
+  })
+  const rss = row('transfers')?.rss?.peakMB
+  add(
+    `coffer serve RSS ≤ ${TARGETS.rssMB} MB under transfers`,
+    rss === undefined ? null : Math.round(rss),
+    ' MB',
+    (v) => v <= TARGETS.rssMB,
+  )
+  const bulk = row('bulk')
+  add(
+    `bulk ≥ ${TARGETS.bulkPerSecond.toLocaleString('en-US')} transfers/s`,
+    bulk?.okPerSecond === undefined ? null : Math.round(bulk.okPerSecond),
+    ' transfers/s',
+    (v) => v >= TARGETS.bulkPerSecond,
+  )
+  add(
+    `bulk ≥ ${TARGETS.bulkRatio}× the batched SQL floor`,
+    ratio(bulk?.ratio),
+    '×',
+    (v) => v >= TARGETS.bulkRatio,
+  )
+  return checks
+}
+
+export function formatTargets(checks: TargetCheck[]): string {
+  const width = Math.max(...checks.map((c) => c.target.length))
+  return [
+    'targets (issue 15):',
+    ...checks.map(
+      (c) =>
+        `  [${c.met === null ? ' ' : c.met ? 'x' : ' '}] ${c.target.padEnd(width)}  ${c.measured}  ${c.met === null ? '(not run)' : c.met ? 'met' : 'NOT MET'}`,
+    ),
+  ].join('\n')
 }

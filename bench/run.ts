@@ -4,7 +4,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon, { type Instance, type RequestParams } from 'autocannon'
 import type { Container } from '../src/container.js'
-import { type CpuUse, cpuSnapshot, cpuUse } from './cpu.js'
+import { type CpuUse, cpuSnapshot, cpuUse, sampleRss } from './cpu.js'
 import {
   checkpoint,
   createDatabase,
@@ -15,25 +15,38 @@ import {
   serverVersion,
 } from './database.js'
 import { openBroker, outboxBacklog, percentile, tapEvents, waitForDrain } from './events.js'
+import { measureHttpCeiling } from './http-ceiling.js'
 import { type BenchOptions, parseOptions, type ScenarioName, UsageError, usage } from './options.js'
-import { type PgbenchFigure, pgbenchAvailable, preparePgbenchDatabase, runPgbench } from './pgbench.js'
+import {
+  type PgbenchFigure,
+  type PgbenchMode,
+  pgbenchAvailable,
+  preparePgbenchDatabase,
+  runPgbench,
+} from './pgbench.js'
 import { measurePointsExpiry, SPENDABLE_POINTS, seedPointAccounts } from './points.js'
 import { formatProfileSummary, type ProfileSummary, summarizeProfileFile } from './profile.js'
 import {
   type BenchReport,
+  checkTargets,
   type EventRow,
   formatEventsTable,
   formatNotes,
   formatPointsExpiry,
   formatStatements,
   formatTable,
+  formatTargets,
   type PointsExpiryFigures,
   type ScenarioResult,
 } from './report.js'
 import {
   type BenchTarget,
+  BULK_CONNECTIONS,
+  batchSucceeded,
+  type Ceiling,
   deposit,
   EVENT_SCENARIOS,
+  HISTORY_SHALLOW_ENTRIES,
   POINTS_EXPIRY_SCENARIO,
   pointsSpend,
   SCENARIOS,
@@ -95,8 +108,6 @@ function timestamp(date: Date): { file: string; database: string } {
     database: `coffer_bench_${iso.replace(/[-:]/g, '').replace('T', '_')}`,
   }
 }
-
-const WRITE_SCENARIOS: ScenarioName[] = ['transfers', 'hot-wallet', 'hot-merchant']
 
 async function main(): Promise<number> {
   let parsed: BenchOptions | 'help'
@@ -168,7 +179,7 @@ async function main(): Promise<number> {
   log(`created database ${benchDb}`)
   await migrate(benchUrl)
 
-  const deepOnly: ScenarioName[] = ['history-deep', STATEMENT_SCENARIO]
+  const deepOnly: ScenarioName[] = ['history-deep', 'history-shallow', STATEMENT_SCENARIO]
   const needsWallets = options.scenarios.some((s) => !deepOnly.includes(s))
   let container: Container | null = await openContainer(benchUrl)
   undo.push({ name: 'close seeding container', run: async () => container?.close() })
@@ -186,6 +197,11 @@ async function main(): Promise<number> {
     deep = await seedDeepWallet(container, options.deepEntries)
     report.seed.deepWallet = { entries: deep.entries, seconds: (Date.now() - began) / 1000 }
     log(`seeded a wallet with ${deep.entries} entries in ${((Date.now() - began) / 1000).toFixed(1)} s`)
+  }
+  let shallow: DeepWallet | null = null
+  if (options.scenarios.includes('history-shallow')) {
+    shallow = await seedDeepWallet(container, HISTORY_SHALLOW_ENTRIES)
+    log(`seeded a wallet with ${shallow.entries} entries`)
   }
   let pointUsers: string[] = []
   if (options.scenarios.includes('points')) {
@@ -205,12 +221,9 @@ async function main(): Promise<number> {
   await container.close()
   container = null
 
-  // The ceiling: pgbench doing a transfer's SQL on the same server, before Coffer runs.
-  const pgbenchModes = [
-    ...new Set(
-      options.scenarios.flatMap((s) => (WRITE_SCENARIOS.includes(s) ? [SCENARIOS[s].pgbench!] : [])),
-    ),
-  ]
+  // The ceilings: pgbench doing a transfer's SQL on the same server, before Coffer runs.
+  const ceilings = new Set(options.scenarios.map((s) => SCENARIOS[s].ceiling))
+  const pgbenchModes = (['random', 'hot', 'batched'] as const).filter((mode) => ceilings.has(mode))
   if (pgbenchModes.length > 0)
     report.pgbench = await measurePgbench(options, serverUrl, `${benchDb}_pgbench`, pgbenchModes)
 
@@ -234,16 +247,39 @@ async function main(): Promise<number> {
     hotWallet: wallets[0] ?? '',
     merchant: 'bench-shop',
     deep: deep && { id: deep.id, middleCursor: deep.middleCursor },
+    shallow: shallow && { id: shallow.id, middleCursor: shallow.middleCursor },
     pointUsers,
   }
   const auth = { authorization: `Bearer ${apiKey}` }
-  await preflight(served, auth, target)
+  const walletBody = await preflight(served, auth, target)
+
+  // The HTTP ceiling, while coffer serve is idle: a bare server answering a wallet's own JSON.
+  if (ceilings.has('http') && !aborter.signal.aborted) {
+    log(`http ceiling: bare node:http, ${options.connections} connections for ${options.duration} s`)
+    try {
+      report.httpCeiling = await measureHttpCeiling({
+        body: walletBody ?? JSON.stringify({ id: '00000000-0000-7000-8000-000000000000', balance: '0.00' }),
+        connections: options.connections,
+        duration: options.duration,
+        warmup: options.warmup,
+        signal: aborter.signal,
+        onLoad: (load) => {
+          currentLoad = load
+        },
+      })
+      log(`http ceiling: ${Math.round(report.httpCeiling.requestsPerSecond)} req/s`)
+    } catch (error) {
+      if (aborter.signal.aborted) throw error
+      report.httpCeiling = { unavailable: (error as Error).message }
+      log(`http ceiling failed: ${(error as Error).message}`)
+    }
+  }
 
   for (const name of options.scenarios) {
     if (aborter.signal.aborted) break
     if (EVENT_SCENARIOS.includes(name) || name === POINTS_EXPIRY_SCENARIO || name === STATEMENT_SCENARIO)
       continue
-    const result = await measureScenario(name, options, served, auth, target, report.pgbench, benchUrl)
+    const result = await measureScenario(name, options, served, auth, target, report, benchUrl)
     report.scenarios.push(result)
     if (result.status === 'measured') {
       const codes = result.statusCodes ?? {}
@@ -305,6 +341,7 @@ async function main(): Promise<number> {
   report.verify = { ok: verified.code === 0, output: verified.output.trim() }
   if (verified.code !== 0) failures.push('coffer verify found invariant violations')
 
+  report.targets = checkTargets(report)
   const resultsFile = path.join(RESULTS_DIR, `${stamp.file}.json`)
   await writeFile(
     resultsFile,
@@ -337,8 +374,10 @@ async function main(): Promise<number> {
   const notes = formatNotes(report)
   if (notes) process.stdout.write(`\n${notes}\n`)
   process.stdout.write(
-    '\n  req/s counts every response; Coffer/pgbench divides 2xx per second by pgbench transactions per second.\n',
+    '\n  req/s counts every response; ok/s the 2xx (bulk: succeeded transfers); ratio = ok/s ÷ ceiling/s, the ceiling\n' +
+      '  measured in this run (pgbench ×100/commit: 100 × its tps); CPU ms/req = utime + stime of coffer serve ÷ requests.\n',
   )
+  process.stdout.write(`\n${formatTargets(report.targets)}\n`)
   if (profile) process.stdout.write(`\n${formatProfileSummary(profile)}\n`)
   process.stdout.write(`\n${report.verify.output}\n`)
   process.stdout.write(`results: ${path.relative(REPO_ROOT, resultsFile)}\n`)
@@ -491,7 +530,7 @@ async function measureReadsCached(
     const began = Date.now()
     await warmBalanceCache(cached.url, auth, target.wallets)
     log(`read every wallet once to fill the cache in ${((Date.now() - began) / 1000).toFixed(1)} s`)
-    const result = await measureScenario('reads', options, cached, auth, target, report.pgbench, benchUrl)
+    const result = await measureScenario('reads', options, cached, auth, target, report, benchUrl)
     result.name = 'reads (cache)'
     result.description = `${result.description}, Redis balance cache on`
     report.scenarios.push(result)
@@ -543,7 +582,7 @@ async function measurePgbench(
   options: BenchOptions,
   serverUrl: string,
   database: string,
-  modes: ('random' | 'hot')[],
+  modes: PgbenchMode[],
 ): Promise<BenchReport['pgbench']> {
   if (!(await pgbenchAvailable())) {
     log('pgbench is not installed: no ceiling to compare with')
@@ -559,14 +598,16 @@ async function measurePgbench(
   })
   await migrate(url)
   await preparePgbenchDatabase(url, options.wallets)
-  const figures: Partial<Record<'random' | 'hot', PgbenchFigure & { cpu: CpuUse | null }>> = {}
+  const figures: Partial<Record<PgbenchMode, PgbenchFigure & { cpu: CpuUse | null }>> = {}
   for (const mode of modes) {
     await checkpoint(url)
-    log(`pgbench ${mode}: ${options.connections} clients for ${options.pgbenchDuration} s`)
+    // The batched floor runs as many clients as the bulk scenario sends batches at once.
+    const clients = mode === 'batched' ? BULK_CONNECTIONS : options.connections
+    log(`pgbench ${mode}: ${clients} clients for ${options.pgbenchDuration} s`)
     const running = runPgbench({
       url,
       mode,
-      clients: options.connections,
+      clients,
       seconds: options.pgbenchDuration,
       wallets: options.wallets,
       scriptDir: RESULTS_DIR,
@@ -608,26 +649,33 @@ async function send(
   return { status: response.status, body: await response.text() }
 }
 
-/** Fails fast, with the answer, when the harness cannot work: better than a table of errors. */
+/**
+ * Fails fast, with the answer, when the harness cannot work: better than a table of errors.
+ * Answers a wallet's JSON, the body the HTTP ceiling serves.
+ */
 async function preflight(
   served: ServedCoffer,
   auth: Record<string, string>,
   target: BenchTarget,
-): Promise<void> {
+): Promise<string | null> {
   const wallet = target.wallets[0]
+  let walletBody: string | null = null
   if (wallet) {
     const read = await send(served, auth, { method: 'GET', path: `/api/v1/wallets/${wallet}`, headers: {} })
     if (read.status !== 200) throw new Error(`GET /api/v1/wallets/{id} answered ${read.status}: ${read.body}`)
+    walletBody = read.body
   }
-  if (target.deep) {
-    const base = `/api/v1/wallets/${target.deep.id}/transactions`
-    for (const pagePath of [base, `${base}?cursor=${target.deep.middleCursor}`]) {
+  for (const history of [target.deep, target.shallow]) {
+    if (!history) continue
+    const base = `/api/v1/wallets/${history.id}/transactions`
+    for (const pagePath of [base, `${base}?cursor=${history.middleCursor}`]) {
       const page = await send(served, auth, { method: 'GET', path: pagePath, headers: {} })
       const items = page.status === 200 ? (JSON.parse(page.body) as { items: unknown[] }).items.length : 0
       if (items === 0)
         throw new Error(`GET ${pagePath} answered ${page.status} with no items: ${page.body.slice(0, 500)}`)
     }
   }
+  return walletBody
 }
 
 function problemCode(body: string): string | undefined {
@@ -638,13 +686,24 @@ function problemCode(body: string): string | undefined {
   }
 }
 
+/** The ceiling of a row in its unit per second: requests of the bare server, transfers of pgbench. */
+function ceilingOf(kind: Ceiling | null, report: BenchReport): ScenarioResult['ceiling'] {
+  if (kind === null) return null
+  if (kind === 'http') {
+    const http = report.httpCeiling
+    return http && !('unavailable' in http) ? { kind, perSecond: http.requestsPerSecond } : null
+  }
+  const figure = report.pgbench[kind]
+  return figure ? { kind, perSecond: figure.tps * figure.transfersPerCommit } : null
+}
+
 async function measureScenario(
   name: ScenarioName,
   options: BenchOptions,
   served: ServedCoffer,
   auth: Record<string, string>,
   target: BenchTarget,
-  pgbench: BenchReport['pgbench'],
+  report: BenchReport,
   benchUrl: string,
 ): Promise<ScenarioResult> {
   const scenario = SCENARIOS[name]
@@ -663,13 +722,27 @@ async function measureScenario(
   }
   await checkpoint(benchUrl)
   log(`${name}: ${scenario.description}`)
+  // Succeeded movements of a batch scenario, counted from each answer while measuring.
+  let succeededItems = 0
+  let counting = false
+  const requests = scenario.requests(target).map((request) =>
+    scenario.itemsPerRequest
+      ? {
+          ...request,
+          onResponse: (status: number, body: string) => {
+            if (counting && status === 200) succeededItems += batchSucceeded(body)
+          },
+        }
+      : request,
+  )
   const loadFor = async (duration: number) => {
     const load = autocannon({
       url: served.url,
-      connections: options.connections,
+      connections: scenario.connections ?? options.connections,
       duration,
       headers: auth,
-      requests: scenario.requests(target),
+      requests,
+      ...(scenario.overallRate ? { overallRate: scenario.overallRate } : {}),
     })
     currentLoad = load
     try {
@@ -682,7 +755,11 @@ async function measureScenario(
   await sleep(STATS_SETTLE_MS)
   const countersBefore = await databaseCounters(benchUrl)
   const before = await cpuSnapshot(served.pid)
+  const rssSampler = sampleRss(served.pid)
+  counting = true
   const result = await loadFor(options.duration)
+  counting = false
+  const rss = await rssSampler.stop()
   const cpu = cpuUse(before, await cpuSnapshot(served.pid), result.requests.total)
   await sleep(STATS_SETTLE_MS)
   const countersAfter = await databaseCounters(benchUrl)
@@ -695,8 +772,10 @@ async function measureScenario(
   const statusCodes = Object.fromEntries(
     Object.entries(result.statusCodeStats).map(([code, s]) => [code, s.count]),
   )
-  const okPerSecond = result['2xx'] / result.duration
-  const ceiling = scenario.pgbench ? (pgbench[scenario.pgbench] ?? null) : null
+  const okPerSecond = scenario.itemsPerRequest
+    ? succeededItems / result.duration
+    : result['2xx'] / result.duration
+  const ceiling = ceilingOf(scenario.ceiling, report)
   const measured: ScenarioResult = {
     name,
     description: scenario.description,
@@ -715,8 +794,11 @@ async function measureScenario(
     errors: result.errors,
     timeouts: result.timeouts,
     statusCodes,
-    pgbench: ceiling && { mode: ceiling.mode, tps: ceiling.tps },
-    ratio: ceiling ? okPerSecond / ceiling.tps : null,
+    ...(scenario.itemsPerRequest ? { batchesPerSecond: result['2xx'] / result.duration } : {}),
+    ...(scenario.overallRate ? { offeredPerSecond: scenario.overallRate } : {}),
+    rss,
+    ceiling,
+    ratio: ceiling ? okPerSecond / ceiling.perSecond : null,
     cpu,
     database: {
       commitsPerRequest: perRequest((c) => c.commits),

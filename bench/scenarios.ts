@@ -9,15 +9,28 @@ export interface BenchTarget {
   hotWallet: string
   merchant: string
   deep: { id: string; middleCursor: string } | null
+  /** A wallet of HISTORY_SHALLOW_ENTRIES entries: what history-deep's latency is compared with. */
+  shallow: { id: string; middleCursor: string } | null
   /** Users with a point account holding plenty of available points (points, points-expiry). */
   pointUsers: string[]
 }
 
+/**
+ * What bounds a scenario, measured in the same run: the bare HTTP server (reads), pgbench one
+ * transfer per commit (random pairs or one hot wallet), or pgbench 100 transfers per commit.
+ */
+export type Ceiling = 'http' | 'random' | 'hot' | 'batched'
+
 export interface Scenario {
   name: ScenarioName
   description: string
-  /** Writes money: compared with pgbench. */
-  pgbench: 'random' | 'hot' | null
+  ceiling: Ceiling | null
+  /** A fixed offered rate (autocannon overallRate) instead of as fast as it goes. */
+  overallRate?: number
+  /** Concurrent requests, when not --connections. */
+  connections?: number
+  /** Movements per request (a batch): the row reports succeeded movements per second too. */
+  itemsPerRequest?: number
   /** Needs an API route that may not exist yet; probed before the run. */
   probe?: (target: BenchTarget) => RequestParams
   requests: (target: BenchTarget) => Request[]
@@ -60,6 +73,43 @@ function get(request: RequestParams, path: string): RequestParams {
 
 const transferBetween = (request: RequestParams, from: string, to: string) =>
   post(request, `${API}/transfers`, { fromWalletId: from, toWalletId: to, amount: randomAmount() })
+
+/** Transfers per bulk batch, and bulk's concurrent requests (also the batched floor's clients). */
+export const BULK_ITEMS = 100
+export const BULK_CONNECTIONS = 16
+/** The fixed offered rate of transfers-1000. */
+export const FIXED_TRANSFER_RATE = 1000
+/** Entries of the shallow wallet of history-shallow. */
+export const HISTORY_SHALLOW_ENTRIES = 100
+
+/** POST /batches of `count` transfers between random pairs, each with a key of its own. */
+function bulkTransfers(request: RequestParams, wallets: readonly string[], count: number): RequestParams {
+  const items = Array.from({ length: count }, () => {
+    const [from, to] = randomPair(wallets)
+    return {
+      type: 'transfer',
+      idempotencyKey: randomUUID(),
+      fromWalletId: from,
+      toWalletId: to,
+      amount: randomAmount(),
+    }
+  })
+  // A batch takes no Idempotency-Key header: each item carries its own.
+  const { 'idempotency-key': _, ...headers } = request.headers
+  return {
+    ...request,
+    method: 'POST',
+    path: `${API}/batches`,
+    headers: { ...headers, 'content-type': 'application/json' },
+    body: JSON.stringify({ items }),
+  }
+}
+
+/** The `succeeded` count of a batch answer, without parsing its 100 items. */
+export function batchSucceeded(body: string): number {
+  const match = /"succeeded":(\d+)/.exec(body)
+  return match ? Number(match[1]) : 0
+}
 
 /** A transfer between a random pair: the relay-lag load. */
 export const transfer = (request: RequestParams, wallets: readonly string[]) =>
@@ -108,10 +158,18 @@ const readWallet = (request: RequestParams, walletId: string) => get(request, `$
 const readHistory = (request: RequestParams, walletId: string) =>
   get(request, `${API}/wallets/${walletId}/transactions`)
 
+function historyPages(wallet: { id: string; middleCursor: string }): Request[] {
+  const base = `${API}/wallets/${wallet.id}/transactions`
+  return [
+    { method: 'GET', path: base },
+    { method: 'GET', path: `${base}?cursor=${wallet.middleCursor}` },
+  ]
+}
+
 const eventScenario = (name: ScenarioName, description: string): Scenario => ({
   name,
   description,
-  pgbench: null,
+  ceiling: null,
   requests: () => {
     throw new Error(`${name} is measured by measureEvents, not by autocannon's loop`)
   },
@@ -121,15 +179,33 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
   transfers: {
     name: 'transfers',
     description: 'transfers between random distinct pairs of funded wallets',
-    pgbench: 'random',
+    ceiling: 'random',
     requests: (target) => [
       { setupRequest: (request) => transferBetween(request, ...randomPair(target.wallets)) },
     ],
   },
+  'transfers-1000': {
+    name: 'transfers-1000',
+    description: `transfers between random pairs at a fixed offered ${FIXED_TRANSFER_RATE.toLocaleString('en-US')}/s: the latency of a steady load`,
+    ceiling: null,
+    overallRate: FIXED_TRANSFER_RATE,
+    requests: (target) => [
+      { setupRequest: (request) => transferBetween(request, ...randomPair(target.wallets)) },
+    ],
+  },
+  bulk: {
+    name: 'bulk',
+    description: `POST /batches of ${BULK_ITEMS} transfers between random pairs, ${BULK_CONNECTIONS} at a time`,
+    ceiling: 'batched',
+    connections: BULK_CONNECTIONS,
+    itemsPerRequest: BULK_ITEMS,
+    probe: (target) => bulkTransfers({ method: 'POST', path: '/', headers: {} }, target.wallets, 1),
+    requests: (target) => [{ setupRequest: (request) => bulkTransfers(request, target.wallets, BULK_ITEMS) }],
+  },
   'hot-wallet': {
     name: 'hot-wallet',
     description: 'transfers from random wallets, every one crediting the same wallet',
-    pgbench: 'hot',
+    ceiling: 'hot',
     requests: (target) => {
       const others = target.wallets.filter((id) => id !== target.hotWallet)
       return [{ setupRequest: (request) => transferBetween(request, pick(others), target.hotWallet) }]
@@ -139,14 +215,14 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
     name: 'hot-merchant',
     description: 'purchases from random wallets, every one paying the same merchant',
     // The merchant is a system account: Coffer never locks it, so its ceiling is the random pair's.
-    pgbench: 'random',
+    ceiling: 'random',
     probe: (target) => purchase({ method: 'POST', path: '/', headers: {} }, target),
     requests: (target) => [{ setupRequest: (request) => purchase(request, target) }],
   },
   reads: {
     name: 'reads',
     description: 'GET a random wallet, then the first history page of another',
-    pgbench: null,
+    ceiling: 'http',
     requests: (target) => [
       { setupRequest: (request) => readWallet(request, pick(target.wallets)) },
       { setupRequest: (request) => readHistory(request, pick(target.wallets)) },
@@ -155,7 +231,7 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
   mixed: {
     name: 'mixed',
     description: '40 % GET wallet, 40 % first history page, 20 % transfers, in random order',
-    pgbench: null,
+    ceiling: null,
     requests: (target) => [
       {
         setupRequest: (request) => {
@@ -170,26 +246,31 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
   'history-deep': {
     name: 'history-deep',
     description: 'first and middle history page of one wallet with a deep history',
-    pgbench: null,
+    ceiling: 'http',
     requests: (target) => {
       if (!target.deep) throw new Error('history-deep needs the deep wallet')
-      const base = `${API}/wallets/${target.deep.id}/transactions`
-      return [
-        { method: 'GET', path: base },
-        { method: 'GET', path: `${base}?cursor=${target.deep.middleCursor}` },
-      ]
+      return historyPages(target.deep)
+    },
+  },
+  'history-shallow': {
+    name: 'history-shallow',
+    description: `first and middle history page of one wallet with ${HISTORY_SHALLOW_ENTRIES} entries: history-deep's yardstick`,
+    ceiling: 'http',
+    requests: (target) => {
+      if (!target.shallow) throw new Error('history-shallow needs the shallow wallet')
+      return historyPages(target.shallow)
     },
   },
   withdrawals: {
     name: 'withdrawals',
     description: 'withdrawals from random funded wallets: what points spend is compared with',
-    pgbench: null,
+    ceiling: null,
     requests: (target) => [{ setupRequest: (request) => withdrawal(request, target.wallets) }],
   },
   points: {
     name: 'points',
     description: '50 % points earn, 50 % points spend, by the service key for random point users',
-    pgbench: null,
+    ceiling: null,
     probe: (target) => pointsSpend({ method: 'POST', path: '/', headers: {} }, target.pointUsers),
     requests: (target) => [
       {
@@ -203,7 +284,7 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
   'points-expiry': {
     name: 'points-expiry',
     description: 'the settle-points job expiring --points-lots lots, spends at a low rate meanwhile',
-    pgbench: null,
+    ceiling: null,
     requests: () => {
       throw new Error("points-expiry is measured by measurePointsExpiry, not by autocannon's loop")
     },
@@ -211,7 +292,7 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
   statement: {
     name: 'statement',
     description: 'a one-year statement of the deep wallet as CSV, then PDF: jobs done by coffer worker',
-    pgbench: null,
+    ceiling: null,
     requests: () => {
       throw new Error("statement is measured by measureStatements, not by autocannon's loop")
     },

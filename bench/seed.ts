@@ -188,3 +188,68 @@ export async function seedDeepWallet(container: Container, entries: number): Pro
 export async function vacuumAnalyze(container: Container): Promise<void> {
   await sql`vacuum (analyze)`.execute(container.database.db)
 }
+
+/**
+ * `count` more wallets, each funded with FUNDING_MINOR by one deposit, all written by SQL in one
+ * database transaction: the scaling bench's million wallets, which the write path (seedWallets)
+ * would take many minutes to fund. The rows are the ones seedWallets leaves (a deposit
+ * transaction, the wallet entry with its balance_after, the world entry with none), the world side
+ * folded into the world account's balance as seedDeepWallet does; `coffer verify` checks them.
+ * The entries' foreign keys are dropped for the load and added back unchanged, as there.
+ */
+export async function seedFundedWalletsBySql(container: Container, count: number): Promise<string[]> {
+  const db = container.database.db
+  const worldId = systemAccountId({ name: 'world', currency: CURRENCY })
+  return db.transaction().execute(async (trx) => {
+    await sql`set local work_mem = '256MB'`.execute(trx)
+    await sql`
+      insert into accounts (id, kind, name, currency) values (${worldId}, 'system', 'world', ${CURRENCY})
+      on conflict do nothing
+    `.execute(trx)
+    const { rows: foreignKeys } = await sql<{ name: string; definition: string }>`
+      select conname as name, pg_get_constraintdef(oid) as definition
+      from pg_constraint where conrelid = 'entries'::regclass and contype = 'f'
+    `.execute(trx)
+    for (const key of foreignKeys) {
+      await sql`alter table entries drop constraint ${sql.id(key.name)}`.execute(trx)
+    }
+    // UUIDv7-shaped ids of this instant, made unique by the row number and a random tail.
+    await sql`
+      create temp table funded on commit drop as
+      select i,
+        (lpad(to_hex((extract(epoch from clock_timestamp()) * 1000)::bigint), 12, '0') || '7' ||
+          substr(md5(random()::text), 1, 3) || '8' || lpad(to_hex(i), 15, '0'))::uuid as wallet_id,
+        gen_random_uuid() as user_id,
+        (lpad(to_hex((extract(epoch from clock_timestamp()) * 1000)::bigint), 12, '0') || '7' ||
+          substr(md5(random()::text), 1, 3) || '9' || lpad(to_hex(i), 15, '0'))::uuid as tx_id
+      from generate_series(1, ${count}::bigint) as i
+    `.execute(trx)
+    await sql`
+      insert into accounts (id, kind, user_id, currency, floor, balance)
+      select wallet_id, 'wallet', user_id, ${CURRENCY}, 0, ${FUNDING_MINOR}::numeric from funded order by i
+    `.execute(trx)
+    await sql`
+      insert into transactions (id, type, currency, amount, description, created_at)
+      select tx_id, 'deposit', ${CURRENCY}, ${FUNDING_MINOR}::numeric, 'bench funding', statement_timestamp() from funded order by i
+    `.execute(trx)
+    await sql`
+      insert into entries (transaction_id, account_id, currency, amount, balance_after, created_at)
+      select f.tx_id, case when s.side = 1 then f.wallet_id else ${worldId}::uuid end, ${CURRENCY},
+        case when s.side = 1 then ${FUNDING_MINOR}::numeric else -${FUNDING_MINOR}::numeric end,
+        case when s.side = 1 then ${FUNDING_MINOR}::numeric end, statement_timestamp()
+      from funded f cross join (values (1), (2)) as s(side)
+      order by f.i, s.side
+    `.execute(trx)
+    await sql`
+      update accounts set balance = balance - ${FUNDING_MINOR}::numeric * ${count}::numeric, updated_at = statement_timestamp()
+      where id = ${worldId}::uuid
+    `.execute(trx)
+    for (const key of foreignKeys) {
+      await sql`alter table entries add constraint ${sql.id(key.name)} ${sql.raw(key.definition)}`.execute(
+        trx,
+      )
+    }
+    const { rows } = await sql<{ id: string }>`select wallet_id as id from funded order by i`.execute(trx)
+    return rows.map((r) => r.id)
+  })
+}

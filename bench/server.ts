@@ -24,6 +24,8 @@ export function cofferEnv(databaseUrl: string, extra: Record<string, string> = {
     COFFER_ADMIN_EMAIL: '',
     COFFER_ADMIN_PASSWORD: '',
     LOG_LEVEL: 'warn',
+    // The bench stops its processes itself: no load balancer to drain for.
+    SHUTDOWN_DRAIN_SECONDS: '0',
     ...extra,
   }
 }
