@@ -1,4 +1,4 @@
-import { type Kysely, type MigrationResultSet, Migrator } from 'kysely'
+import { type Kysely, type MigrationResultSet, Migrator, sql } from 'kysely'
 import type { Logger } from 'pino'
 import { migrations } from './migrations/index.js'
 
@@ -14,15 +14,35 @@ export class MigrationFailed extends Error {
   }
 }
 
+const MIGRATION_TABLE = 'coffer_migrations'
+
+/** Names of the migrations not applied yet, read without any lock. */
+export async function pendingMigrations<DB>(db: Kysely<DB>): Promise<string[]> {
+  const { rows: table } = await sql<{ exists: boolean }>`
+    select to_regclass(${MIGRATION_TABLE}) is not null as exists
+  `.execute(db)
+  const all = Object.keys(migrations)
+  if (!table[0]?.exists) return all
+  const { rows } = await sql<{ name: string }>`select name from coffer_migrations`.execute(db)
+  const applied = new Set(rows.map((row) => row.name))
+  return all.filter((name) => !applied.has(name))
+}
+
 /**
- * Applies every pending migration. Kysely's Postgres adapter holds a session advisory lock for
- * the whole run, so two processes starting together apply each migration once.
+ * Applies every pending migration, if there is one. Kysely's Postgres adapter holds a session
+ * advisory lock for the whole run, so two processes starting together on a direct connection
+ * apply each migration once. Behind a pooler in transaction mode (PgBouncer) the lock and its
+ * release can land on different server connections and leave the lock held: so a process only
+ * takes it when a migration is pending (a plain read says so), and upgrades run `coffer migrate`
+ * once, on a direct connection to the primary, before the new processes start
+ * (docs/operations.md, "Upgrades and migrations").
  */
 export async function migrateToLatest<DB>(db: Kysely<DB>, logger?: Logger): Promise<MigrationResultSet> {
+  if ((await pendingMigrations(db)).length === 0) return { results: [] }
   const migrator = new Migrator({
     db: db as Kysely<unknown>,
     provider: { getMigrations: async () => migrations },
-    migrationTableName: 'coffer_migrations',
+    migrationTableName: MIGRATION_TABLE,
     migrationLockTableName: 'coffer_migrations_lock',
   })
   const result = await migrator.migrateToLatest()

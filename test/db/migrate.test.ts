@@ -9,7 +9,7 @@ import {
   kyselyOverPool,
   openPGlite,
 } from '../../src/db/database.js'
-import { migrateToLatest } from '../../src/db/migrate.js'
+import { migrateToLatest, pendingMigrations } from '../../src/db/migrate.js'
 import { migrations } from '../../src/db/migrations/index.js'
 import { withAdmin } from '../database.js'
 import { databaseUrlFor, testShape } from '../shape.js'
@@ -48,6 +48,32 @@ async function emptyDatabase(): Promise<EmptyDatabase> {
 }
 
 describe('migrateToLatest', () => {
+  it('takes no lock when nothing is pending, so a process starting behind PgBouncer never holds one', async () => {
+    const database = await emptyDatabase()
+    try {
+      expect(await pendingMigrations(database.first)).toEqual(Object.keys(migrations))
+      await migrateToLatest(database.first)
+      if (testShape() === 'services') {
+        // The migrator's session lock is held by nobody now; a start-up with nothing pending
+        // must not take it either (it would stick to a pooled server connection).
+        const held = async () =>
+          (
+            await sql<{
+              n: number
+            }>`select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`.execute(
+              database.first,
+            )
+          ).rows[0]!.n
+        expect(await held()).toBe(0)
+        const started = await migrateToLatest(database.second)
+        expect(started.results).toEqual([])
+        expect(await held()).toBe(0)
+      }
+    } finally {
+      await database.close()
+    }
+  })
+
   it('applies each migration exactly once when two runs race on an empty database', async () => {
     const database = await emptyDatabase()
     try {
@@ -67,6 +93,7 @@ describe('migrateToLatest', () => {
 
       const again = await migrateToLatest(database.second)
       expect(again.results).toEqual([])
+      expect(await pendingMigrations(database.second)).toEqual([])
     } finally {
       await database.close()
     }
