@@ -71,9 +71,10 @@ describeOnPostgres('a connection lost in the middle of a posting', () => {
   it('fails a whole batch that lost the database at once: 503 to each, none posted one by one', async () => {
     const wallets = await openWallets(t, service.headers, 'EUR', 60)
     const ledger = t.container.ledger
-    const post = ledger.post.bind(ledger)
+    const postRecording = ledger.postRecording.bind(ledger)
     let failedBatches = 0
-    const spy = vi.spyOn(ledger, 'post').mockImplementation(async (trx, requests) => {
+    // Group commit posts a batch, and records its answers, through postRecording.
+    const spy = vi.spyOn(ledger, 'postRecording').mockImplementation(async (trx, requests, answersOf) => {
       if (requests.length > 1 && failedBatches === 0) {
         failedBatches += 1
         // What node-postgres throws when the server ends the session mid-transaction.
@@ -81,7 +82,7 @@ describeOnPostgres('a connection lost in the middle of a posting', () => {
           code: '57P01',
         })
       }
-      return post(trx, requests)
+      return postRecording(trx, requests, answersOf)
     })
     // The fallback of a failed batch posts movement by movement through postOne.
     const oneByOne = vi.spyOn(ledger, 'postOne')
