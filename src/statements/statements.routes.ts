@@ -15,7 +15,12 @@ import {
   StatementJobParams,
   WalletStatementQuery,
 } from './statements.schemas.js'
-import type { StatementAnswer, StatementsService } from './statements.service.js'
+import type {
+  PeriodQuery,
+  StatementAnswer,
+  StatementsService,
+  StatementTarget,
+} from './statements.service.js'
 
 const tags = ['statements']
 const WalletParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
@@ -94,6 +99,24 @@ export async function statementRoutes(app: App, deps: { statements: StatementsSe
     return reply.code(200).send(body)
   }
 
+  /** Both statement routes: the format from `format` or Accept, a job on `Prefer: respond-async`. */
+  const statementFor = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    target: StatementTarget,
+    query: PeriodQuery & { format?: StatementFormat | undefined },
+  ) => {
+    const { prefer } = request.headers
+    const result = await statements.request(
+      principalOf(request),
+      target,
+      query,
+      negotiateFormat(query.format, request.headers.accept),
+      { preferAsync: prefersAsync(typeof prefer === 'string' ? prefer : undefined) },
+    )
+    return answer(reply, result, request)
+  }
+
   app.get(
     '/wallets/:id/statement',
     {
@@ -110,17 +133,8 @@ export async function statementRoutes(app: App, deps: { statements: StatementsSe
         response: statementResponses,
       },
     },
-    async (request, reply) => {
-      const format = negotiateFormat(request.query.format, request.headers.accept)
-      const result = await statements.request(
-        principalOf(request),
-        { kind: 'wallet', walletId: request.params.id },
-        request.query,
-        format,
-        { preferAsync: prefersAsync(request.headers.prefer) },
-      )
-      return answer(reply, result, request)
-    },
+    (request, reply) =>
+      statementFor(request, reply, { kind: 'wallet', walletId: request.params.id }, request.query),
   )
 
   app.get(
@@ -136,17 +150,8 @@ export async function statementRoutes(app: App, deps: { statements: StatementsSe
         response: statementResponses,
       },
     },
-    async (request, reply) => {
-      const format = negotiateFormat(request.query.format, request.headers.accept)
-      const result = await statements.request(
-        principalOf(request),
-        { kind: 'points', userId: request.query.userId },
-        request.query,
-        format,
-        { preferAsync: prefersAsync(request.headers.prefer) },
-      )
-      return answer(reply, result, request)
-    },
+    (request, reply) =>
+      statementFor(request, reply, { kind: 'points', userId: request.query.userId }, request.query),
   )
 
   app.get(

@@ -15,6 +15,21 @@ beforeAll(async () => {
 })
 afterAll(() => t.close())
 
+/** Transfers that touched any of these wallets, counted once each. */
+async function transfersOf(walletIds: string[]): Promise<number> {
+  const row = await t.database.db
+    .selectFrom('transactions')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('type', '=', 'transfer')
+    .where(
+      'id',
+      'in',
+      t.database.db.selectFrom('entries').select('transaction_id').where('account_id', 'in', walletIds),
+    )
+    .executeTakeFirstOrThrow()
+  return Number(row.n)
+}
+
 const WALLETS = 6
 const transfer = fc
   .record({
@@ -65,46 +80,14 @@ it('concurrent independent and atomic batches keep the ledger balanced, apply ea
       const balances = await Promise.all(wallets.map((w) => storedBalance(t, w.id)))
       expect(balances.reduce((a, b) => a + b, 0n)).toBe(BigInt(WALLETS) * 5000n)
       for (const balance of balances) expect(balance).toBeGreaterThanOrEqual(0n)
-      const posted = await t.database.db
-        .selectFrom('transactions')
-        .select((eb) => eb.fn.countAll<string>().as('n'))
-        .where('type', '=', 'transfer')
-        .where(
-          'id',
-          'in',
-          t.database.db
-            .selectFrom('entries')
-            .select('transaction_id')
-            .where(
-              'account_id',
-              'in',
-              wallets.map((w) => w.id),
-            ),
-        )
-        .executeTakeFirstOrThrow()
-      expect(Number(posted.n)).toBe(applied)
+      const posted = await transfersOf(wallets.map((w) => w.id))
+      expect(posted).toBe(applied)
 
       // The same batches again: applied ones replay, refused atomic ones may now pass or not,
       // but no key is applied twice.
       await send()
-      const again = await t.database.db
-        .selectFrom('transactions')
-        .select((eb) => eb.fn.countAll<string>().as('n'))
-        .where('type', '=', 'transfer')
-        .where(
-          'id',
-          'in',
-          t.database.db
-            .selectFrom('entries')
-            .select('transaction_id')
-            .where(
-              'account_id',
-              'in',
-              wallets.map((w) => w.id),
-            ),
-        )
-        .executeTakeFirstOrThrow()
-      expect(Number(again.n)).toBeLessThanOrEqual(bodies.reduce((n, b) => n + b.items.length, 0))
+      const again = await transfersOf(wallets.map((w) => w.id))
+      expect(again).toBeLessThanOrEqual(bodies.reduce((n, b) => n + b.items.length, 0))
       const balancesAfter = await Promise.all(wallets.map((w) => storedBalance(t, w.id)))
       expect(balancesAfter.reduce((a, b) => a + b, 0n)).toBe(BigInt(WALLETS) * 5000n)
     }),

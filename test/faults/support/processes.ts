@@ -187,74 +187,18 @@ export interface CofferProcess {
 
 const KEPT_OUTPUT_LINES = 200
 
-export async function startCoffer(env: Record<string, string>): Promise<CofferProcess> {
-  const port = await freePort()
-  const child = spawn(process.execPath, ['dist/cli/main.js', 'start'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      // No drain before shutting down: the fault tests stop and start Coffer many times.
-      SHUTDOWN_DRAIN_SECONDS: '0',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const lines: string[] = []
-  const keep = (chunk: Buffer) => {
-    lines.push(...String(chunk).split('\n').filter(Boolean))
-    if (lines.length > KEPT_OUTPUT_LINES) lines.splice(0, lines.length - KEPT_OUTPUT_LINES)
-  }
-  child.stdout.on('data', keep)
-  child.stderr.on('data', keep)
-  const handle: CofferProcess = {
-    baseUrl: `http://127.0.0.1:${port}`,
-    exit: null,
-    output: () => lines.join('\n'),
-    kill9: async () => {
-      if (handle.exit) return
-      child.kill('SIGKILL')
-      await exited
-    },
-    stop: async () => {
-      if (handle.exit) return
-      child.kill('SIGTERM')
-      const killer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-      await exited
-      clearTimeout(killer)
-    },
-  }
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      handle.exit = { code, signal }
-      resolve()
-    })
-  })
-  try {
-    await until(
-      async () =>
-        handle.exit !== null ||
-        (await fetch(`${handle.baseUrl}/health/ready`, { signal: AbortSignal.timeout(2000) })).ok,
-      'coffer to be ready',
-      60_000,
-    )
-    if (handle.exit) throw new Error(`coffer exited during start-up: ${JSON.stringify(handle.exit)}`)
-  } catch (error) {
-    await handle.stop()
-    throw new Error(`${(error as Error).message}\n${handle.output()}`)
-  }
-  return handle
+/** `coffer start` as a child process, ready when /health/ready answers 200. */
+export function startCoffer(env: Record<string, string>): Promise<CofferProcess> {
+  return startCofferRole('start', env)
 }
 
 /**
- * `coffer serve` or `coffer worker` as a child process, for the scaled-out shape. A serve process
- * is ready when /health/ready answers 200; a worker has no HTTP listener, so it is ready when it
+ * `coffer start`, `serve` or `worker` as a child process (the last two for the scaled-out shape).
+ * A process with an API is ready when /health/ready answers 200; a worker has no HTTP listener, so it is ready when it
  * logs "worker started" (it logs at info for that; the other lines are kept for a failure message).
  */
 export async function startCofferRole(
-  role: 'serve' | 'worker',
+  role: 'start' | 'serve' | 'worker',
   env: Record<string, string>,
 ): Promise<CofferProcess> {
   const port = await freePort()
@@ -265,6 +209,7 @@ export async function startCofferRole(
       HOST: '127.0.0.1',
       PORT: String(port),
       LOG_LEVEL: role === 'worker' ? 'info' : 'warn',
+      // No drain before shutting down: the fault tests stop and start Coffer many times.
       SHUTDOWN_DRAIN_SECONDS: '0',
       ...env,
     },
