@@ -87,35 +87,13 @@ export class BatchesService {
   }
 
   /** Each item alone, all at once: group commit gathers them (and other callers') into batches. */
+  /**
+   * Each item alone, in the batch's order, in one transaction with their keys: a refusal is that
+   * item's recorded answer and the others still apply (the engine's outcomes are per posting).
+   */
   private async postEach(movements: BatchMovement[]): Promise<RecordedAnswer[]> {
-    const { idempotency } = this.deps
-    const settled = await Promise.allSettled(
-      movements.map((m) =>
-        m.build
-          ? idempotency.postMovement(m.claim, {
-              build: m.build,
-              render: m.render,
-              renderRefusal: m.renderRefusal,
-            })
-          : idempotency.run(m.claim, {
-              work: async (trx) => ({ status: 201, body: m.render(await m.work!(trx)) }),
-              renderRefusal: m.renderRefusal,
-            }),
-      ),
-    )
-    return settled.map((result, i) => {
-      if (result.status === 'fulfilled') return result.value
-      const error: unknown = result.reason
-      // A key of another request, or one still running: that item's answer, not the batch's.
-      if (error instanceof AppError && error.status < 500) {
-        return {
-          status: error.status,
-          body: JSON.stringify(movements[i]!.renderRefusal(error)),
-          replayed: false,
-        }
-      }
-      throw error
-    })
+    const outcome = await this.deps.idempotency.postAll(movements, { dryRun: false, atomic: false })
+    return outcome.answers
   }
 
   private async movementOf(

@@ -179,7 +179,10 @@ export class IdempotentWriter {
    * stored answers are returned; a batch some of whose keys are recorded and others not is
    * refused, since all or none of it can be applied.
    */
-  async postAll(items: BatchMovement[], options: { dryRun: boolean }): Promise<BatchOutcome> {
+  async postAll(
+    items: BatchMovement[],
+    options: { dryRun: boolean; atomic?: boolean },
+  ): Promise<BatchOutcome> {
     const slots = items.map((item) => `${item.claim.scope} ${item.claim.key}`)
     if (slots.some((slot) => this.inFlight.has(slot))) throw countKeyConflict(new IdempotencyKeyInFlight())
     for (const slot of slots) this.inFlight.add(slot)
@@ -226,25 +229,32 @@ export class IdempotentWriter {
     items: BatchMovement[],
     postings: (PostingRequest | null)[],
     buildRefusals: (AppError | null)[],
-    { dryRun }: { dryRun: boolean },
+    { dryRun, atomic = true }: { dryRun: boolean; atomic?: boolean },
   ): Promise<BatchOutcome> {
     const claims = await claimKeys(
       trx,
       items.map((item) => item.claim),
     )
     const refusedClaim = claims.find((c): c is AppError => c instanceof AppError)
-    if (refusedClaim) throw refusedClaim
-    const recorded = claims.filter((c) => c !== 'claimed').length
+    if (refusedClaim && atomic) throw refusedClaim
+    const recorded = claims.filter((c) => c !== 'claimed' && !(c instanceof AppError)).length
     if (recorded === items.length) {
       return { kind: 'replayed', answers: claims as RecordedAnswer[] }
     }
-    if (recorded > 0 && !dryRun) {
+    if (recorded > 0 && !dryRun && atomic) {
       throw new BatchPartlyRecorded({
         recorded: claims.flatMap((c, i) => (c === 'claimed' ? [] : [items[i]!.claim.key])),
       })
     }
 
-    const answers = claims.map((c) => (c === 'claimed' || c instanceof AppError ? null : c))
+    // Independent items: a key of another request, or one in flight, is that item's answer alone.
+    const answers = claims.map((c, i): RecordedAnswer | null =>
+      c === 'claimed'
+        ? null
+        : c instanceof AppError
+          ? { status: c.status, body: JSON.stringify(items[i]!.renderRefusal(c)), replayed: false }
+          : c,
+    )
     const results: ({ ok: true; body: string } | { ok: false; error: AppError } | null)[] = items.map(
       (_, i) => (buildRefusals[i] ? { ok: false, error: buildRefusals[i]! } : null),
     )
@@ -296,7 +306,7 @@ export class IdempotentWriter {
     })
     const refused = results.findIndex((r) => r !== null && !r.ok)
     if (dryRun) throw new BatchRolledBack({ kind: 'dry_run', answers: outcomeAnswers })
-    if (refused >= 0) {
+    if (refused >= 0 && atomic) {
       const failure = results[refused] as { ok: false; error: AppError }
       throw new BatchRolledBack({
         kind: 'refused',
@@ -305,13 +315,12 @@ export class IdempotentWriter {
         error: failure.error,
       })
     }
+    // Only the claimed keys: replays are recorded already, refused claims are not this batch's.
     const ok = await recordAnswers(
       trx,
-      outcomeAnswers.map((answer, i) => ({
-        ...items[i]!.claim,
-        status: answer.status,
-        body: answer.body,
-      })),
+      outcomeAnswers.flatMap((answer, i) =>
+        claims[i] === 'claimed' ? [{ ...items[i]!.claim, status: answer.status, body: answer.body }] : [],
+      ),
     )
     if (!ok) throw new ConcurrentFirstUse()
     return { kind: 'applied', answers: outcomeAnswers }
