@@ -1,4 +1,3 @@
-import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { registerAjvFormats, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
@@ -11,16 +10,17 @@ import { currencyRoutes } from './currencies/currencies.routes.js'
 import { fxRoutes } from './fx/fx.routes.js'
 import type { App } from './http/app-type.js'
 import { asyncApiRoutes } from './http/asyncapi.routes.js'
+import { consoleRoutes } from './http/console.routes.js'
 import { healthRoutes } from './http/health.routes.js'
 import { ServiceUnavailable } from './http/http.errors.js'
 import {
   answerClientError,
   answerFrameworkError,
-  documentInputRules,
   MAX_PARAM_LENGTH,
   registerInputGuards,
 } from './http/input-guard.js'
 import { metricsRoutes, registerHttpMetrics } from './http/metrics.routes.js'
+import { registerOpenApi } from './http/openapi.js'
 import { registerProblemHandlers } from './http/problem-handler.js'
 import { registerRateLimits } from './http/rate-limit.js'
 import { REQUEST_ID_HEADER, requestIdFor } from './http/request-id.js'
@@ -32,9 +32,11 @@ import {
   TransferRequested,
   WithdrawalRequested,
 } from './operations/operations.schemas.js'
+import { overviewRoutes } from './overview/overview.routes.js'
 import { paymentRoutes } from './payments/payments.routes.js'
 import { pointsRoutes } from './points/points.routes.js'
 import { statementRoutes } from './statements/statements.routes.js'
+import { userRoutes } from './users/users.routes.js'
 import { walletRoutes } from './wallets/wallets.routes.js'
 import { webhookRoutes } from './webhooks/webhooks.routes.js'
 
@@ -84,27 +86,7 @@ export async function buildApp(container: Container): Promise<App> {
   registerAccessControl(app, container.authenticator)
   registerHttpMetrics(app)
 
-  await app.register(swagger, {
-    transformObject: documentInputRules,
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Coffer',
-        version: '1',
-        description:
-          'Wallets and a double-entry ledger. Errors are RFC 9457 problem+json; see docs/errors.md.',
-      },
-      components: {
-        securitySchemes: {
-          bearer: {
-            type: 'http',
-            scheme: 'bearer',
-            description: 'An access token from /api/v1/auth/sign-in, or an API key (ck_...)',
-          },
-        },
-      },
-    },
-  })
+  await registerOpenApi(app)
   await app.register(swaggerUi, { routePrefix: '/docs' })
   await registerRateLimits(app, container.redis)
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () =>
@@ -114,6 +96,7 @@ export async function buildApp(container: Container): Promise<App> {
   await app.register(async (scope) => healthRoutes(scope, container.healthChecks))
   await app.register(async (scope) => metricsRoutes(scope, { db: container.database.db }))
   await app.register(async (scope) => asyncApiRoutes(scope, COMMAND_BODIES))
+  await app.register(async (scope) => consoleRoutes(scope))
   await app.register(async (scope) => jwksRoutes(scope, container))
   await app.register(
     async (scope) =>
@@ -132,5 +115,7 @@ export async function buildApp(container: Container): Promise<App> {
   await app.register(async (scope) => webhookRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => statementRoutes(scope, container), { prefix: '/api/v1' })
   await app.register(async (scope) => batchRoutes(scope, container), { prefix: '/api/v1' })
+  await app.register(async (scope) => userRoutes(scope, container), { prefix: '/api/v1' })
+  await app.register(async (scope) => overviewRoutes(scope, container), { prefix: '/api/v1' })
   return app
 }

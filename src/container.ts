@@ -12,6 +12,7 @@ import { CurrenciesService } from './currencies/currencies.service.js'
 import { connectDatabase, type DatabaseHandles } from './db/database.js'
 import type { CommandHandler, EventBus } from './events/bus.js'
 import { InProcessBus } from './events/in-process-bus.js'
+import { outboxBacklog } from './events/outbox.js'
 import { createRabbitMqBus } from './events/rabbitmq-bus.js'
 import { OutboxRelay, outboxStats } from './events/relay.js'
 import { FxService } from './fx/fx.service.js'
@@ -22,10 +23,13 @@ import { PostingEngine } from './ledger/posting-engine.js'
 import { WalletChanges } from './ledger/wallet-changes.js'
 import { type CurrencyRegistry, defaultCurrencyRegistry } from './money/index.js'
 import { createCommandHandler } from './operations/commands.js'
+import { latestFailedOperations, unsettledOperationCounts } from './operations/operations.repository.js'
 import { OperationsService } from './operations/operations.service.js'
+import { OverviewService } from './overview/overview.service.js'
 import { PaymentsService } from './payments/payments.service.js'
 import { EarningRules } from './points/earning-rules.js'
 import { PointsService } from './points/points.service.js'
+import { statementJobCounts } from './statements/statements.repository.js'
 import { StatementsService } from './statements/statements.service.js'
 import { type BalanceCache, cachedFromCommitted, openBalanceCache } from './wallets/balance-cache.js'
 import { HistoryCursors } from './wallets/history-cursor.js'
@@ -35,8 +39,9 @@ import { EventPartiesResolver } from './webhooks/event-parties.js'
 import { createWebhookSender } from './webhooks/sender.js'
 import type { WebhookSender } from './webhooks/sender-types.js'
 import { newWebhookSecret } from './webhooks/signing.js'
-import { walletOwner } from './webhooks/webhooks.repository.js'
+import { latestFailedDeliveries, walletOwner, webhookBacklogCounts } from './webhooks/webhooks.repository.js'
 import { WebhooksService } from './webhooks/webhooks.service.js'
+import { listJobLeases } from './worker/job-leases.js'
 
 /**
  * Everything a process shares: configuration, logger, storage, and the services built on them.
@@ -94,6 +99,8 @@ export interface Container {
   statements: StatementsService
   /** POST /api/v1/batches: many movements in one request, independent, atomic or dry run. */
   batches: BatchesService
+  /** GET /api/v1/operations/overview: the operators' figures (outbox, dead letters, worker jobs). */
+  overview: OverviewService
   close(): Promise<void>
 }
 
@@ -244,6 +251,7 @@ export async function createContainer(
     selfDeposits,
     balanceCache,
     (currency) => points.isPointAsset(currency),
+    (userId) => auth.userExists(userId),
   )
   const payments = new PaymentsService(database.readDb, ledger, currencyRegistry, wallets, {
     mayCare: (currency) => earningRules.hasRulesFor(currency),
@@ -299,6 +307,18 @@ export async function createContainer(
     },
   })
 
+  // Each figure is read by the module that owns its table, on the primary, where the relay, the
+  // worker and the dispatcher write: a replica's lag would show finished work as still waiting.
+  const overview = new OverviewService({
+    outboxBacklog: () => outboxBacklog(database.db),
+    unsettledOperationCounts: () => unsettledOperationCounts(database.db),
+    latestFailedOperations: (limit) => latestFailedOperations(database.db, limit),
+    webhookBacklogCounts: () => webhookBacklogCounts(database.db),
+    latestFailedDeliveries: (limit) => latestFailedDeliveries(database.db, limit),
+    jobLeases: () => listJobLeases(database.db),
+    statementJobCounts: () => statementJobCounts(database.db),
+  })
+
   return {
     config,
     logger,
@@ -327,6 +347,7 @@ export async function createContainer(
     webhookParties,
     statements,
     batches,
+    overview,
     close: async () => {
       await bus.close()
       await webhookSender.close()

@@ -57,3 +57,12 @@ export const NoSessionToEnd = defineError({
   title: 'No session to end',
   detail: 'This credential has no session; revoke an API key with DELETE /api/v1/api-keys/{id}',
 })
+
+/** GET /users/{id}, and a userId naming nobody (or, for a plain user, anyone but themselves). */
+export const UserNotFound = defineError<{ userId: string }>({
+  code: 'user_not_found',
+  status: 404,
+  title: 'User not found',
+  detail: (p) => `No user ${p.userId}`,
+  members: ['userId'],
+})

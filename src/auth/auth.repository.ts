@@ -22,6 +22,23 @@ export const authRepository = {
     return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
   },
 
+  /**
+   * Newest first: ids are UUIDv7, so id order is creation order and `before` (an id) is a stable
+   * position. `emailContains` matches anywhere in the email, ignoring case; strpos rather than
+   * LIKE, so `%` and `_` in a search are plain characters.
+   */
+  async listUsers(
+    db: Db,
+    page: { limit: number; before?: string | undefined; emailContains?: string | undefined },
+  ): Promise<UserRow[]> {
+    let query = db.selectFrom('users').selectAll().orderBy('id', 'desc').limit(page.limit)
+    if (page.before) query = query.where('id', '<', page.before)
+    if (page.emailContains) {
+      query = query.where(sql<number>`strpos(lower(email), lower(${page.emailContains}))`, '>', 0)
+    }
+    return query.execute()
+  },
+
   async findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {
     return db
       .selectFrom('users')

@@ -13,6 +13,7 @@ import {
   InvalidRefreshToken,
   NoSessionToEnd,
   SessionNotFound,
+  UserNotFound,
 } from './auth.errors.js'
 import { authRepository as repo } from './auth.repository.js'
 import type { ApiKey, ApiKeyList, CreatedApiKey, Me, Session, TokenPair, User } from './auth.schemas.js'
@@ -436,6 +437,31 @@ export class AuthService {
     const items = rows.slice(0, page.limit).map(toApiKey)
     const last = items.at(-1)
     return { items, nextCursor: rows.length > page.limit && last ? encodeCursor(last.id) : null }
+  }
+
+  /** The admins' directory of users (GET /users), paged like the API keys. */
+  async listUsers(page: {
+    limit: number
+    cursor?: string | undefined
+    email?: string | undefined
+  }): Promise<{ items: User[]; nextCursor: string | null }> {
+    const before = page.cursor ? decodeCursor(page.cursor) : undefined
+    // Emails are stored trimmed, so surrounding spaces in a search could only match nothing.
+    const emailContains = page.email?.trim() || undefined
+    const rows = await repo.listUsers(this.db, { limit: page.limit + 1, before, emailContains })
+    const items = rows.slice(0, page.limit).map(toUser)
+    const last = items.at(-1)
+    return { items, nextCursor: rows.length > page.limit && last ? encodeCursor(last.id) : null }
+  }
+
+  async getUser(id: string): Promise<User> {
+    const row = await repo.findUserById(this.db, id)
+    if (!row) throw new UserNotFound({ userId: id })
+    return toUser(row)
+  }
+
+  async userExists(id: string): Promise<boolean> {
+    return (await repo.findUserById(this.db, id)) !== undefined
   }
 
   /** Refused at once by this process, by the others once `api_key.revoked` reaches them. */

@@ -22,7 +22,7 @@ export const DepositItem = Type.Object(
     walletId: Uuid,
     ...MovementBody.properties,
   },
-  { additionalProperties: false, description: 'As POST /wallets/{walletId}/deposits' },
+  { $id: 'BatchDeposit', additionalProperties: false, description: 'As POST /wallets/{walletId}/deposits' },
 )
 export const WithdrawalItem = Type.Object(
   {
@@ -31,15 +31,19 @@ export const WithdrawalItem = Type.Object(
     walletId: Uuid,
     ...MovementBody.properties,
   },
-  { additionalProperties: false, description: 'As POST /wallets/{walletId}/withdrawals' },
+  {
+    $id: 'BatchWithdrawal',
+    additionalProperties: false,
+    description: 'As POST /wallets/{walletId}/withdrawals',
+  },
 )
 export const TransferItem = Type.Object(
   { type: Type.Literal('transfer'), idempotencyKey: IdempotencyKey, ...TransferBody.properties },
-  { additionalProperties: false, description: 'As POST /transfers' },
+  { $id: 'BatchTransfer', additionalProperties: false, description: 'As POST /transfers' },
 )
 export const PurchaseItem = Type.Object(
   { type: Type.Literal('purchase'), idempotencyKey: IdempotencyKey, ...PurchaseBody.properties },
-  { additionalProperties: false, description: 'As POST /purchases' },
+  { $id: 'BatchPurchase', additionalProperties: false, description: 'As POST /purchases' },
 )
 
 export const BatchItem = Type.Union([DepositItem, WithdrawalItem, TransferItem, PurchaseItem])
@@ -61,18 +65,21 @@ export const BatchBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  { $id: 'BatchRequest', additionalProperties: false },
 )
 export type BatchInput = Static<typeof BatchBody>
 
-export const BatchItemResult = Type.Object({
-  idempotencyKey: Type.String(),
-  status: Type.Integer({ description: 'The status this movement alone would have got (201, 4xx)' }),
-  replayed: Type.Boolean({ description: 'The answer was recorded by an earlier request with this key' }),
-  result: Type.Union([LedgerTransaction, Type.Object({}, { additionalProperties: true })], {
-    description: 'The transaction (201), or the problem of its refusal',
-  }),
-})
+export const BatchItemResult = Type.Object(
+  {
+    idempotencyKey: Type.String(),
+    status: Type.Integer({ description: 'The status this movement alone would have got (201, 4xx)' }),
+    replayed: Type.Boolean({ description: 'The answer was recorded by an earlier request with this key' }),
+    result: Type.Union([LedgerTransaction, Type.Object({}, { additionalProperties: true })], {
+      description: 'The transaction (201), or the problem of its refusal',
+    }),
+  },
+  { $id: 'BatchItemResult' },
+)
 
 export const BatchResult = Type.Object(
   {

@@ -1,6 +1,6 @@
 import type { App } from '../http/app-type.js'
 import { problemResponses } from '../http/problem.schemas.js'
-import { adminOnly, anyone, security } from '../http/route-conventions.js'
+import { adminOnly, anyone, jsonResponse, security } from '../http/route-conventions.js'
 import type { Currency } from '../money/index.js'
 import type { CurrencyView } from './currencies.schemas.js'
 import {
@@ -39,7 +39,10 @@ export async function currencyRoutes(app: App, deps: { customCurrencies: Currenc
       schema: {
         tags,
         security,
+        operationId: 'listCurrencies',
         summary: 'Every currency the ledger accepts: ISO 4217 and custom assets, with their decimals',
+        description:
+          'Any signed-in caller; kind narrows the list. Amounts in a currency have at most its decimals.',
         querystring: CurrencyListQuery,
         response: { 200: CurrencyList, ...problemResponses(400, 401) },
       },
@@ -54,10 +57,17 @@ export async function currencyRoutes(app: App, deps: { customCurrencies: Currenc
       schema: {
         tags,
         security,
+        operationId: 'defineCurrency',
         summary: 'Add or rename a custom asset (admin); decimals are fixed once a wallet uses it',
+        description:
+          'Admins only. Safe to repeat: 201 for a new asset, 200 when it changes one. An ISO 4217 or built-in code is 422 currency_reserved; new decimals for an asset a wallet uses are 409 currency_in_use.',
         params: CurrencyParams,
         body: DefineCurrencyBody,
-        response: { 200: CurrencySchema, 201: CurrencySchema, ...problemResponses(400, 401, 403, 409, 422) },
+        response: {
+          200: jsonResponse(CurrencySchema, { description: 'The asset, changed' }),
+          201: jsonResponse(CurrencySchema, { description: 'The new asset' }),
+          ...problemResponses(400, 401, 403, 409, 422),
+        },
       },
     },
     async (request, reply) => {

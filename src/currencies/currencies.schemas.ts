@@ -1,8 +1,12 @@
 import { type Static, Type } from 'typebox'
+import { StringEnum } from '../http/enum.schemas.js'
 import { SingleLineText } from '../http/input.schemas.js'
 import { MAX_CURRENCY_DECIMALS } from '../money/index.js'
 
-export const CurrencyKind = Type.Union([Type.Literal('iso4217'), Type.Literal('custom')], {
+const CURRENCY_KINDS = ['iso4217', 'custom'] as const
+
+export const CurrencyKind = StringEnum(CURRENCY_KINDS, {
+  $id: 'CurrencyKind',
   description: 'iso4217: from the standard; custom: an asset defined by an operator (or built in, like PTS)',
 })
 
@@ -17,10 +21,10 @@ export const Currency = Type.Object(
 )
 export type CurrencyView = Static<typeof Currency>
 
-export const CurrencyList = Type.Object({ items: Type.Array(Currency) })
+export const CurrencyList = Type.Object({ items: Type.Array(Currency) }, { $id: 'CurrencyList' })
 
 export const CurrencyListQuery = Type.Object(
-  { kind: Type.Optional({ ...CurrencyKind, description: 'Only currencies of this kind' }) },
+  { kind: Type.Optional(StringEnum(CURRENCY_KINDS, { description: 'Only currencies of this kind' })) },
   { additionalProperties: false },
 )
 
@@ -41,5 +45,5 @@ export const DefineCurrencyBody = Type.Object(
     }),
     name: SingleLineText({ minLength: 1, maxLength: 100, examples: ['Tether USD'] }),
   },
-  { additionalProperties: false },
+  { $id: 'DefineCurrencyRequest', additionalProperties: false },
 )

@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import type { Db, Trx } from '../db/database.js'
 
@@ -36,4 +37,26 @@ export async function insertOutboxEvents(db: Db | Trx, events: OutboxEvent[]): P
       })),
     )
     .execute()
+}
+
+/** The unpublished part of the outbox, as the operators' overview shows it. */
+export interface OutboxBacklogRow {
+  /** The database's clock, the one the relay and the ages use. */
+  now: Date
+  pending: number
+  oldest_pending_at: Date | null
+  oldest_age_seconds: number | null
+}
+
+export async function outboxBacklog(db: Db): Promise<OutboxBacklogRow> {
+  // Through the partial index outbox_unpublished: only unpublished rows are read. The count is
+  // cast to int: it is bounded by events that wait, far below 2^31 on any working deployment.
+  const { rows } = await sql<OutboxBacklogRow>`
+    select statement_timestamp() as now,
+      count(*)::int as pending,
+      min(created_at) as oldest_pending_at,
+      extract(epoch from statement_timestamp() - min(created_at))::float8 as oldest_age_seconds
+    from outbox where published_at is null
+  `.execute(db)
+  return rows[0]!
 }

@@ -25,7 +25,7 @@ export const FxRate = Type.Object(
 )
 export type FxRateView = Static<typeof FxRate>
 
-export const FxRateList = Type.Object({ items: Type.Array(FxRate) })
+export const FxRateList = Type.Object({ items: Type.Array(FxRate) }, { $id: 'FxRateList' })
 
 export const FxRateListQuery = Type.Object(
   {
@@ -46,7 +46,7 @@ export const SetFxRateBody = Type.Object(
       examples: ['151.237'],
     }),
   },
-  { additionalProperties: false },
+  { $id: 'SetFxRateRequest', additionalProperties: false },
 )
 
 const AmountField = AmountInput({
@@ -60,7 +60,7 @@ export const CreateFxQuoteBody = Type.Object(
     to: { ...CurrencyCode, examples: ['JPY'] },
     amount: { ...AmountField, description: 'The amount to debit, in the from currency' },
   },
-  { additionalProperties: false },
+  { $id: 'CreateFxQuoteRequest', additionalProperties: false },
 )
 export type CreateFxQuoteInput = Static<typeof CreateFxQuoteBody>
 
@@ -90,7 +90,7 @@ export const ExchangeBody = Type.Object(
     reference: Type.Optional(SingleLineText({ maxLength: 200, description: 'Your own reference' })),
     description: Type.Optional(FreeText({ maxLength: 500, description: 'Shown in history and statements' })),
   },
-  { additionalProperties: false },
+  { $id: 'ExchangeRequest', additionalProperties: false },
 )
 export type ExchangeInput = Static<typeof ExchangeBody>
 

@@ -1,15 +1,17 @@
 import { Type } from 'typebox'
 import type { App } from './app-type.js'
+import { StringEnum } from './enum.schemas.js'
 import type { HealthCheck } from './health.js'
 import { ServiceUnavailable } from './http.errors.js'
 import { problemResponses } from './problem.schemas.js'
 import { sendProblem } from './problem-handler.js'
+import { jsonResponse } from './route-conventions.js'
 
 const CHECK_TIMEOUT_MS = 2000
 
 const DependencyStatus = Type.Object({
   name: Type.String(),
-  status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  status: StringEnum(['up', 'down']),
   latencyMs: Type.Number(),
   required: Type.Optional(
     Type.Literal(false, { description: 'present on a dependency the API serves without' }),
@@ -22,13 +24,18 @@ const DependencyStatus = Type.Object({
   ),
 })
 
-const HealthReport = Type.Object({
-  status: Type.Union([Type.Literal('up'), Type.Literal('degraded'), Type.Literal('down')], {
-    description: 'down: a required dependency is down (503); degraded: only an optional one (Redis) is',
-  }),
-  uptimeSeconds: Type.Number(),
-  dependencies: Type.Array(DependencyStatus),
-})
+const HealthReport = Type.Object(
+  {
+    status: StringEnum(['up', 'degraded', 'down'], {
+      description: 'down: a required dependency is down (503); degraded: only an optional one (Redis) is',
+    }),
+    uptimeSeconds: Type.Number(),
+    dependencies: Type.Array(DependencyStatus),
+  },
+  { $id: 'HealthReport' },
+)
+
+const ProbeUp = Type.Object({ status: Type.Literal('up') }, { $id: 'ProbeUp' })
 
 async function probe(check: HealthCheck) {
   const started = performance.now()
@@ -81,7 +88,15 @@ export async function healthRoutes(app: App, checks: HealthCheck[]) {
     '/health/live',
     {
       config: { access: 'public' },
-      schema: { tags, summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('up') }) } },
+      schema: {
+        operationId: 'getLiveness',
+        tags,
+        summary: 'Liveness',
+        description:
+          'Public. 200 while the process serves HTTP, whatever its dependencies: for a restart probe.',
+        security: [],
+        response: { 200: jsonResponse(ProbeUp, { description: 'The process serves HTTP' }) },
+      },
     },
     async () => ({ status: 'up' as const }),
   )
@@ -91,9 +106,16 @@ export async function healthRoutes(app: App, checks: HealthCheck[]) {
     {
       config: { access: 'public' },
       schema: {
+        operationId: 'getReadiness',
         tags,
         summary: 'Readiness: 200 when every required dependency answers (Redis is not required)',
-        response: { 200: Type.Object({ status: Type.Literal('up') }), ...problemResponses(503) },
+        description:
+          'Public. For a load balancer: 503 service_unavailable names the dependencies that do not answer.',
+        security: [],
+        response: {
+          200: jsonResponse(ProbeUp, { description: 'Every required dependency answers' }),
+          ...problemResponses(503),
+        },
       },
     },
     async (_request, reply) => {
@@ -118,9 +140,18 @@ export async function healthRoutes(app: App, checks: HealthCheck[]) {
     {
       config: { access: 'public' },
       schema: {
+        operationId: 'getHealth',
         tags,
         summary: 'Every dependency with its status and latency',
-        response: { 200: HealthReport, 503: HealthReport },
+        description:
+          'Public. The report is the body of the 503 too: a required dependency is down. Degraded (200) means only an optional one is.',
+        security: [],
+        response: {
+          200: jsonResponse(HealthReport, {
+            description: 'Up, or degraded: only an optional dependency is down',
+          }),
+          503: jsonResponse(HealthReport, { description: 'Down: a required dependency does not answer' }),
+        },
       },
     },
     async (_request, reply) => {

@@ -19,6 +19,7 @@ import {
   forbiddenCharacterProblem,
   jsonNestsDeeperThan,
 } from './input-checks.js'
+import type { OpenApiDocument, OpenApiResponse } from './openapi-document.js'
 import { PROBLEM_CONTENT_TYPE, sendProblem } from './problem-handler.js'
 import { REQUEST_ID_HEADER } from './request-id.js'
 
@@ -118,37 +119,28 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
   socket.destroy(error)
 }
 
-interface OpenApiOperation {
-  requestBody?: { required?: boolean; content?: Record<string, { schema?: { required?: unknown[] } }> }
-  responses?: Record<string, { description?: string }>
-}
-
-const PROBLEM_DESCRIPTION = 'RFC 9457 problem details'
-
 /**
- * What the input guards add to every operation, said in /openapi.json: a body whose fields are
- * all optional (NoBody included) may be left out (@fastify/swagger marks every declared body
- * required), and any operation may answer 400 and 422 (a forbidden character anywhere, a body
- * nested too deep), and 414 when its path has a parameter.
+ * What the input guards add to every operation, said in /openapi.json: a body that may be left
+ * out (an object whose fields are all optional, NoBody included, as the validator lets through)
+ * is not required, where @fastify/swagger marks every declared body required; any operation may
+ * answer 400 and 422 (a forbidden character anywhere, a body nested too deep), 414 when its path
+ * has a parameter, and 413 and 415 when it takes a body (too large, not JSON).
  */
-export function documentInputRules(document: { openapiObject: unknown } | { swaggerObject: unknown }) {
-  const spec = ('openapiObject' in document ? document.openapiObject : document.swaggerObject) as {
-    paths?: Record<string, Record<string, OpenApiOperation>>
+export function documentInputRules(
+  document: OpenApiDocument,
+  problemResponse: (status: number) => OpenApiResponse,
+): void {
+  const schemas = document.components?.schemas ?? {}
+  for (const [path, byMethod] of Object.entries(document.paths ?? {})) {
+    for (const operation of Object.values(byMethod)) {
+      const body = operation.requestBody
+      const declared = body?.content?.['application/json']?.schema
+      const schema = declared?.$ref ? schemas[declared.$ref.split('/').pop() ?? ''] : declared
+      if (body && schema?.type === 'object' && (schema.required ?? []).length === 0) body.required = false
+      operation.responses ??= {}
+      const responses = operation.responses
+      const statuses = [400, 422, ...(path.includes('{') ? [414] : []), ...(body ? [413, 415] : [])]
+      for (const status of statuses) responses[status] ??= problemResponse(status)
+    }
   }
-  const operations = Object.entries(spec.paths ?? {}).flatMap(([path, byMethod]) =>
-    Object.values(byMethod).map((operation) => ({ path, operation })),
-  )
-  const problem = operations
-    .flatMap(({ operation }) => Object.values(operation.responses ?? {}))
-    .find((response) => response.description === PROBLEM_DESCRIPTION)
-  for (const { path, operation } of operations) {
-    const body = operation.requestBody
-    const schema = body?.content?.['application/json']?.schema
-    if (body && schema && (schema.required ?? []).length === 0) body.required = false
-    if (!problem) continue
-    operation.responses ??= {}
-    const responses = operation.responses
-    for (const status of ['400', '422', ...(path.includes('{') ? ['414'] : [])]) responses[status] ??= problem
-  }
-  return spec
 }

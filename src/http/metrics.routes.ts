@@ -42,8 +42,11 @@ export async function metricsRoutes(app: App, deps: MetricsRouteDeps) {
     {
       config: { access: ['admin', 'service'] },
       schema: {
+        operationId: 'getMetrics',
         tags: ['health'],
         summary: 'Prometheus metrics of this process (admin or service principal)',
+        description:
+          'Admins and services (an API key, as Prometheus sends it). Where the scraper holds no key, METRICS_PORT serves the same text without auth on a port of its own.',
         security,
         response: {
           200: {

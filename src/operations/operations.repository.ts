@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely'
+import { type Selectable, sql } from 'kysely'
 import type { Db, Trx } from '../db/database.js'
 import { insertOutboxEvents, type OutboxEvent } from '../events/outbox.js'
 import type { OperationStatus, OperationsTable, OperationType, StoredPrincipal } from './operations.tables.js'
@@ -116,4 +116,43 @@ export async function touchStaleAccepted(
     .returning('id')
     .execute()
   return rows.map((row) => row.id)
+}
+
+/** What still waits (accepted) and what failed for good, as the operators' overview counts them. */
+export interface UnsettledOperationCounts {
+  failed: number
+  accepted: number
+  oldest_accepted_at: Date | null
+}
+
+export async function unsettledOperationCounts(db: Db): Promise<UnsettledOperationCounts> {
+  // The predicate is the one of the partial index operations_unsettled (migration 0016). Counts
+  // are cast to int: they are bounded by rows that wait or failed, far below 2^31.
+  const { rows } = await sql<UnsettledOperationCounts>`
+    select count(*) filter (where status = 'failed')::int as failed,
+      count(*) filter (where status = 'accepted')::int as accepted,
+      min(created_at) filter (where status = 'accepted') as oldest_accepted_at
+    from operations where status in ('accepted', 'failed')
+  `.execute(db)
+  return rows[0]!
+}
+
+export interface FailedOperationRow {
+  id: string
+  type: string
+  sender: string
+  code: string | null
+  detail: string | null
+  failed_at: Date
+}
+
+/** The newest failed operations first, for the overview's dead letters. */
+export async function latestFailedOperations(db: Db, limit: number): Promise<FailedOperationRow[]> {
+  // A failed operation's result is the problem it was refused with.
+  const { rows } = await sql<FailedOperationRow>`
+    select id, type, sender, result->>'code' as code, result->>'detail' as detail, updated_at as failed_at
+    from operations where status = 'failed'
+    order by updated_at desc limit ${limit}
+  `.execute(db)
+  return rows
 }

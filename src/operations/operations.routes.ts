@@ -5,7 +5,15 @@ import { InvalidRequest } from '../http/http.errors.js'
 import { replyIdempotently } from '../http/idempotency.js'
 import { validationProblem } from '../http/input-checks.js'
 import { problemResponses } from '../http/problem.schemas.js'
-import { anyone, IdempotencyHeaders, movementErrors, security } from '../http/route-conventions.js'
+import {
+  anyone,
+  IDEMPOTENT,
+  IdempotencyHeaders,
+  jsonResponse,
+  LocationHeader,
+  movementErrors,
+  security,
+} from '../http/route-conventions.js'
 import { validatorCompiler } from '../http/validator.js'
 import {
   CreateOperationBody,
@@ -76,16 +84,24 @@ export async function operationRoutes(app: App, deps: { operations: OperationsSe
       config: { access: anyone },
       preValidation: checkOperationBody,
       schema: {
+        operationId: 'createOperation',
         tags,
         security,
         summary: 'Accept a deposit, withdrawal or transfer, applied asynchronously',
         description:
           'Cheap checks first (the wallet is yours, currency and amount syntax, an already short ' +
           'balance, the self-deposit policy of the synchronous route): a refusal answers at once. ' +
-          'Otherwise 202 with the operation and its Location; GET it until it succeeded or failed.',
+          `Otherwise 202 with the operation and its Location; GET it until it succeeded or failed. ${IDEMPOTENT}`,
         headers: IdempotencyHeaders,
         body: CreateOperationBody,
-        response: { 202: OperationAccepted, ...movementErrors, ...problemResponses(503) },
+        response: {
+          202: jsonResponse(OperationAccepted, {
+            description: 'Accepted: poll Location until the operation succeeded or failed',
+            headers: LocationHeader('The operation: GET /api/v1/operations/{id}'),
+          }),
+          ...movementErrors,
+          ...problemResponses(503),
+        },
       },
     },
     (request, reply) =>
@@ -105,11 +121,16 @@ export async function operationRoutes(app: App, deps: { operations: OperationsSe
     {
       config: { access: anyone },
       schema: {
+        operationId: 'getOperation',
         tags,
         security,
         summary: 'An operation: accepted, succeeded with its transaction, or failed with the problem',
+        description: "The caller's own operations (admins and services: any); another user's is 404.",
         params: OperationParams,
-        response: { 200: Operation, ...problemResponses(400, 401, 404) },
+        response: {
+          200: jsonResponse(Operation, { description: 'The operation as it is now' }),
+          ...problemResponses(400, 401, 404),
+        },
       },
     },
     async (request) => operations.get(principalOf(request), request.params.id),

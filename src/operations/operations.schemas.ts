@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import { StringEnum } from '../http/enum.schemas.js'
 import { EarnBody, EarnOutcome } from '../points/points.schemas.js'
 import { LedgerTransaction, MovementBody, TransferBody } from '../wallets/wallets.schemas.js'
 
@@ -23,20 +24,23 @@ const WorldMovementFields = { walletId: Uuid, ...movementFields }
 
 export const DepositOperationBody = Type.Object(
   { type: Type.Literal('deposit'), ...WorldMovementFields },
-  { additionalProperties: false },
+  { $id: 'DepositOperationRequest', additionalProperties: false },
 )
 export const WithdrawalOperationBody = Type.Object(
   { type: Type.Literal('withdrawal'), ...WorldMovementFields },
-  { additionalProperties: false },
+  { $id: 'WithdrawalOperationRequest', additionalProperties: false },
 )
 export const TransferOperationBody = Type.Object(
   { type: Type.Literal('transfer'), ...transferFields },
-  { additionalProperties: false },
+  { $id: 'TransferOperationRequest', additionalProperties: false },
 )
 
 export const CreateOperationBody = Type.Union(
   [DepositOperationBody, WithdrawalOperationBody, TransferOperationBody],
-  { description: 'type deposit | withdrawal | transfer, with the fields of the synchronous route' },
+  {
+    $id: 'CreateOperationRequest',
+    description: 'type deposit | withdrawal | transfer, with the fields of the synchronous route',
+  },
 )
 export type CreateOperationInput = Static<typeof CreateOperationBody>
 
@@ -67,14 +71,14 @@ export const COMMAND_TYPES = {
 } as const
 export type CommandType = keyof typeof COMMAND_TYPES
 
-export const OperationParams = Type.Object({ id: Uuid })
+export const OperationParams = Type.Object({ id: { ...Uuid, description: 'The operation id' } })
 
 export const OperationAccepted = Type.Object(
   {
     id: Uuid,
     status: Type.Literal('accepted'),
   },
-  { description: 'Recorded; applied through the command path. Poll the Location.' },
+  { $id: 'OperationAccepted', description: 'Recorded; applied through the command path. Poll the Location.' },
 )
 
 const OperationProblem = Type.Object(
@@ -85,19 +89,24 @@ const OperationProblem = Type.Object(
     code: Type.String(),
     detail: Type.String(),
   },
-  { additionalProperties: true, description: 'Why the operation failed, as problem details' },
+  {
+    $id: 'OperationProblem',
+    additionalProperties: true,
+    description: 'Why the operation failed, as problem details',
+  },
 )
 
 export const Operation = Type.Object(
   {
     id: Uuid,
-    type: Type.Union([
-      Type.Literal('deposit'),
-      Type.Literal('withdrawal'),
-      Type.Literal('transfer'),
-      Type.Literal('points_earn'),
-    ]),
-    status: Type.Union([Type.Literal('accepted'), Type.Literal('succeeded'), Type.Literal('failed')]),
+    type: StringEnum(['deposit', 'withdrawal', 'transfer', 'points_earn'], {
+      $id: 'OperationType',
+      description: 'points_earn: a points.earn.requested command',
+    }),
+    status: StringEnum(['accepted', 'succeeded', 'failed'], {
+      $id: 'OperationStatus',
+      description: 'accepted until applied: then succeeded (transaction) or failed (problem)',
+    }),
     transaction: Type.Union([LedgerTransaction, Type.Null()]),
     /** A points.earn.requested command's outcome; the ledger transaction is its transactionId. */
     points: Type.Optional(Type.Union([EarnOutcome, Type.Null()])),
@@ -105,6 +114,6 @@ export const Operation = Type.Object(
     createdAt: Type.String({ format: 'date-time' }),
     updatedAt: Type.String({ format: 'date-time' }),
   },
-  { $id: 'Operation' },
+  { $id: 'Operation', description: 'A movement accepted now and applied asynchronously' },
 )
 export type OperationView = Static<typeof Operation>

@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import { StringEnum } from '../http/enum.schemas.js'
 import { AmountInput, FreeText, MetadataInput, SingleLineText } from '../http/input.schemas.js'
 import { LedgerTransaction } from '../wallets/wallets.schemas.js'
 
@@ -29,16 +30,14 @@ export const PurchaseBody = Type.Object(
     description: Type.Optional(FreeText({ maxLength: 500 })),
     metadata: Type.Optional(MetadataInput),
   },
-  { additionalProperties: false },
+  { $id: 'PurchaseRequest', additionalProperties: false },
 )
 export type PurchaseInput = Static<typeof PurchaseBody>
 
-export const HoldStatus = Type.Union([
-  Type.Literal('pending'),
-  Type.Literal('captured'),
-  Type.Literal('voided'),
-  Type.Literal('expired'),
-])
+export const HoldStatus = StringEnum(['pending', 'captured', 'voided', 'expired'], {
+  $id: 'HoldStatus',
+  description: 'pending until captured, voided or expired',
+})
 
 export const Hold = Type.Object(
   {
@@ -56,11 +55,14 @@ export const Hold = Type.Object(
     createdAt: Timestamp,
     updatedAt: Timestamp,
   },
-  { $id: 'Hold' },
+  {
+    $id: 'Hold',
+    description: "Funds reserved on a wallet: its available amount is lower by the hold's amount",
+  },
 )
 export type HoldView = Static<typeof Hold>
 
-export const HoldList = Type.Object({ items: Type.Array(Hold) })
+export const HoldList = Type.Object({ items: Type.Array(Hold) }, { $id: 'HoldList' })
 
 export const CreateHoldBody = Type.Object(
   {
@@ -70,7 +72,7 @@ export const CreateHoldBody = Type.Object(
     expiresAt: Type.Optional({ ...Timestamp, description: 'When the worker releases it if not captured' }),
     description: Type.Optional(FreeText({ maxLength: 500 })),
   },
-  { additionalProperties: false },
+  { $id: 'CreateHoldRequest', additionalProperties: false },
 )
 export type CreateHoldInput = Static<typeof CreateHoldBody>
 
@@ -79,13 +81,16 @@ export const CaptureBody = Type.Object(
     amount: Type.Optional({ ...AmountField, description: 'Default: the whole hold; the rest is released' }),
     merchant: Type.Optional(Merchant),
   },
-  { additionalProperties: false },
+  { $id: 'CaptureHoldRequest', additionalProperties: false },
 )
 export type CaptureInput = Static<typeof CaptureBody>
 
-export const HoldOutcome = Type.Object({ hold: Hold, transaction: LedgerTransaction })
+export const HoldOutcome = Type.Object(
+  { hold: Hold, transaction: LedgerTransaction },
+  { $id: 'HoldOutcome', description: 'The hold as it is now, and the transaction that settled it' },
+)
 
-export const HoldParams = Type.Object({ id: Uuid })
+export const HoldParams = Type.Object({ id: { ...Uuid, description: 'The hold id' } })
 export const HoldListQuery = Type.Object(
   { status: Type.Optional(HoldStatus) },
   { additionalProperties: false },
@@ -101,6 +106,6 @@ export const ReversalBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  { $id: 'ReversalRequest', additionalProperties: false },
 )
 export type ReversalInput = Static<typeof ReversalBody>

@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import { StringEnum, TextEnum } from '../http/enum.schemas.js'
 import { FreeText, INPUT_LIMITS, ListLimit, SingleLineText } from '../http/input.schemas.js'
 
 const Uuid = Type.String({ format: 'uuid' })
@@ -44,7 +45,7 @@ export const EarnBody = Type.Object(
       description: 'Pending (not spendable) until then; available at once if absent',
     }),
   },
-  { additionalProperties: false },
+  { $id: 'EarnPointsRequest', additionalProperties: false },
 )
 export type EarnInput = Static<typeof EarnBody>
 
@@ -59,7 +60,7 @@ export const SpendBody = Type.Object(
     description: Type.Optional(Description),
     reference: Type.Optional(Reference),
   },
-  { additionalProperties: false },
+  { $id: 'SpendPointsRequest', additionalProperties: false },
 )
 export type SpendInput = Static<typeof SpendBody>
 
@@ -73,33 +74,39 @@ export const AdjustBody = Type.Object(
       description: 'A positive adjustment only: when its lot lapses',
     }),
   },
-  { additionalProperties: false },
+  { $id: 'AdjustPointsRequest', additionalProperties: false },
 )
 export type AdjustInput = Static<typeof AdjustBody>
 
 export const ReverseBody = Type.Object(
   { reason: FreeText({ minLength: 1, maxLength: 500, description: 'Why, e.g. "order 1182 cancelled"' }) },
-  { additionalProperties: false },
+  { $id: 'ReversePointsRequest', additionalProperties: false },
 )
 export type ReverseInput = Static<typeof ReverseBody>
 
-export const PointsTransactionParams = Type.Object({ id: Uuid })
+export const PointsTransactionParams = Type.Object({
+  id: { ...Uuid, description: 'The points transaction id' },
+})
 
 export const AccountQuery = Type.Object(
   { userId: Type.Optional({ ...Uuid, description: 'Admins and services: whose account' }) },
   { additionalProperties: false },
 )
 
-export const PointsTransactionType = Type.Union(
-  [
-    'points_earn',
-    'points_available',
-    'points_spend',
-    'points_adjust',
-    'points_expire',
-    'points_reversal',
-  ].map((type) => Type.Literal(type)),
-)
+export const POINTS_TRANSACTION_TYPES = [
+  'points_earn',
+  'points_available',
+  'points_spend',
+  'points_adjust',
+  'points_expire',
+  'points_reversal',
+] as const
+
+/** Text enum: history rows carry the type as the text the ledger wrote. */
+export const PointsTransactionType = TextEnum(POINTS_TRANSACTION_TYPES, {
+  $id: 'PointsTransactionType',
+  description: 'points_available: pending points became spendable; points_expire: a lot lapsed',
+})
 
 export const HistoryQuery = Type.Object(
   {
@@ -121,20 +128,23 @@ export const LotsQuery = Type.Object(
 )
 export type LotsQueryInput = Static<typeof LotsQuery>
 
-export const PointAccount = Type.Object({
-  userId: Uuid,
-  program: Type.String(),
-  asset: Type.String(),
-  accountId: Type.Union([Uuid, Type.Null()], { description: 'Null until the first points arrive' }),
-  total: Points,
-  available: Points,
-  pending: Points,
-  expiringSoon: Type.Object({
-    points: Points,
-    nextExpiryAt: NullableTimestamp,
-    withinDays: Type.Integer(),
-  }),
-})
+export const PointAccount = Type.Object(
+  {
+    userId: Uuid,
+    program: Type.String(),
+    asset: Type.String(),
+    accountId: Type.Union([Uuid, Type.Null()], { description: 'Null until the first points arrive' }),
+    total: Points,
+    available: Points,
+    pending: Points,
+    expiringSoon: Type.Object({
+      points: Points,
+      nextExpiryAt: NullableTimestamp,
+      withinDays: Type.Integer(),
+    }),
+  },
+  { $id: 'PointsAccount', description: 'total = available + pending' },
+)
 export type PointAccountView = Static<typeof PointAccount>
 
 const Figures = {
@@ -143,98 +153,128 @@ const Figures = {
   pending: Points,
 }
 
-export const Lot = Type.Object({
-  id: Uuid,
-  points: Points,
-  remaining: Points,
-  status: Type.String({ examples: ['pending', 'available'] }),
-  availableAt: Timestamp,
-  expiresAt: NullableTimestamp,
-  source: Type.String(),
-  reference: NullableString,
-  earnTransactionId: Uuid,
-  createdAt: Timestamp,
-})
+export const Lot = Type.Object(
+  {
+    id: Uuid,
+    points: Points,
+    remaining: Points,
+    status: StringEnum(['pending', 'available', 'expired', 'reversed'], {
+      $id: 'PointsLotStatus',
+      description: 'pending until availableAt; expired and reversed lots have no points left to spend',
+    }),
+    availableAt: Timestamp,
+    expiresAt: NullableTimestamp,
+    source: Type.String(),
+    reference: NullableString,
+    earnTransactionId: Uuid,
+    createdAt: Timestamp,
+  },
+  { $id: 'PointsLot', description: 'Points earned together, spent and lapsing together' },
+)
 export type LotView = Static<typeof Lot>
-export const LotList = Type.Object({ items: Type.Array(Lot) })
+export const LotList = Type.Object({ items: Type.Array(Lot) }, { $id: 'PointsLotList' })
 
-export const EarnOutcome = Type.Object({
-  transactionId: Uuid,
-  userId: Uuid,
-  points: Points,
-  lot: Lot,
-  ...Figures,
-  createdAt: Timestamp,
-})
+export const EarnOutcome = Type.Object(
+  {
+    transactionId: Uuid,
+    userId: Uuid,
+    points: Points,
+    lot: Lot,
+    ...Figures,
+    createdAt: Timestamp,
+  },
+  { $id: 'PointsEarned', description: 'The new lot, and the account figures after it' },
+)
 export type EarnView = Static<typeof EarnOutcome>
 
-const DrawView = Type.Object({ lotId: Uuid, points: Points, expiresAt: NullableTimestamp })
+const DrawView = Type.Object(
+  { lotId: Uuid, points: Points, expiresAt: NullableTimestamp },
+  { $id: 'PointsDraw', description: 'Points taken from one lot' },
+)
 
-export const SpendOutcome = Type.Object({
-  transactionId: Uuid,
-  userId: Uuid,
-  points: Points,
-  draws: Type.Array(DrawView),
-  ...Figures,
-  createdAt: Timestamp,
-})
+export const SpendOutcome = Type.Object(
+  {
+    transactionId: Uuid,
+    userId: Uuid,
+    points: Points,
+    draws: Type.Array(DrawView),
+    ...Figures,
+    createdAt: Timestamp,
+  },
+  { $id: 'PointsSpent' },
+)
 export type SpendView = Static<typeof SpendOutcome>
 
-export const AdjustOutcome = Type.Object({
-  transactionId: Uuid,
-  userId: Uuid,
-  points: SignedPoints,
-  lot: Type.Union([Lot, Type.Null()]),
-  draws: Type.Array(DrawView),
-  ...Figures,
-  createdAt: Timestamp,
-})
+export const AdjustOutcome = Type.Object(
+  {
+    transactionId: Uuid,
+    userId: Uuid,
+    points: SignedPoints,
+    lot: Type.Union([Lot, Type.Null()], { description: 'The new lot of a positive adjustment' }),
+    draws: Type.Array(DrawView, { description: 'Where a negative adjustment took its points from' }),
+    ...Figures,
+    createdAt: Timestamp,
+  },
+  { $id: 'PointsAdjusted' },
+)
 export type AdjustView = Static<typeof AdjustOutcome>
 
-export const ReversalOutcome = Type.Object({
-  reversedTransactionId: Uuid,
-  reversalTransactionId: Type.Union([Uuid, Type.Null()], { description: 'Null when no points moved' }),
-  userId: Uuid,
-  kind: Type.Union([Type.Literal('returned'), Type.Literal('clawed_back')]),
-  points: Type.String({ description: 'Points returned to their lots, or clawed back from the lot' }),
-  lots: Type.Array(
-    Type.Object({
-      lotId: Uuid,
-      points: Points,
-      outcome: Type.String({
-        description: 'returned; forfeited (the lot had expired or was reversed); clawed_back',
-        examples: ['returned', 'forfeited', 'clawed_back'],
-      }),
-      expiresAt: NullableTimestamp,
+export const ReversalOutcome = Type.Object(
+  {
+    reversedTransactionId: Uuid,
+    reversalTransactionId: Type.Union([Uuid, Type.Null()], { description: 'Null when no points moved' }),
+    userId: Uuid,
+    kind: StringEnum(['returned', 'clawed_back'], {
+      description: 'returned: a spend reversed; clawed_back: an earn reversed',
     }),
-  ),
-  shortfall: Type.String({
-    description: 'Points of a reversed earn already spent or expired, not clawed back',
-  }),
-  ...Figures,
-  createdAt: Timestamp,
-})
+    points: Type.String({ description: 'Points returned to their lots, or clawed back from the lot' }),
+    lots: Type.Array(
+      Type.Object({
+        lotId: Uuid,
+        points: Points,
+        outcome: TextEnum(['returned', 'forfeited', 'clawed_back'], {
+          description: 'returned; forfeited (the lot had expired or was reversed); clawed_back',
+        }),
+        expiresAt: NullableTimestamp,
+      }),
+    ),
+    shortfall: Type.String({
+      description: 'Points of a reversed earn already spent or expired, not clawed back',
+    }),
+    ...Figures,
+    createdAt: Timestamp,
+  },
+  { $id: 'PointsReversal' },
+)
 export type ReversalView = Static<typeof ReversalOutcome>
 
-export const HistoryItem = Type.Object({
-  transactionId: Type.Union([Uuid, Type.Null()]),
-  type: Type.String(),
-  points: SignedPoints,
-  availableChange: SignedPoints,
-  pointsAfter: Type.String({ description: 'The total after this change' }),
-  pendingAfter: Points,
-  availableAfter: Points,
-  lotId: Type.Union([Uuid, Type.Null()]),
-  expiresAt: NullableTimestamp,
-  source: NullableString,
-  reference: NullableString,
-  description: NullableString,
-  createdAt: Timestamp,
-})
-export const HistoryPage = Type.Object({
-  items: Type.Array(HistoryItem),
-  nextCursor: Type.Union([Type.String(), Type.Null()]),
-})
+export const HistoryItem = Type.Object(
+  {
+    transactionId: Type.Union([Uuid, Type.Null()]),
+    type: PointsTransactionType,
+    points: SignedPoints,
+    availableChange: SignedPoints,
+    pointsAfter: Type.String({ description: 'The total after this change' }),
+    pendingAfter: Points,
+    availableAfter: Points,
+    lotId: Type.Union([Uuid, Type.Null()]),
+    expiresAt: NullableTimestamp,
+    source: NullableString,
+    reference: NullableString,
+    description: NullableString,
+    createdAt: Timestamp,
+  },
+  { $id: 'PointsHistoryItem' },
+)
+export const HistoryPage = Type.Object(
+  {
+    items: Type.Array(HistoryItem),
+    nextCursor: Type.Union([Type.String(), Type.Null()], {
+      description: 'Pass as cursor for the next page; null on the last page',
+    }),
+  },
+  { $id: 'PointsHistoryPage' },
+)
 export type HistoryPageView = Static<typeof HistoryPage>
 
 const RuleFields = {
@@ -264,18 +304,21 @@ const RuleFields = {
 export const RuleInput = Type.Object(RuleFields, { additionalProperties: false })
 export const RulesBody = Type.Object(
   { rules: Type.Array(RuleInput, { maxItems: 100 }) },
-  { additionalProperties: false },
+  { $id: 'EarningRulesRequest', additionalProperties: false },
 )
 export type RulesInput = Static<typeof RulesBody>
-export const Rules = Type.Object({
-  rules: Type.Array(
-    Type.Object({
-      currency: Type.String(),
-      pointsPerUnit: Type.String(),
-      merchant: NullableString,
-      pendingDays: Type.Integer(),
-      expiryDays: Type.Union([Type.Integer(), Type.Null()]),
-    }),
-  ),
-})
+export const Rules = Type.Object(
+  {
+    rules: Type.Array(
+      Type.Object({
+        currency: Type.String(),
+        pointsPerUnit: Type.String(),
+        merchant: NullableString,
+        pendingDays: Type.Integer(),
+        expiryDays: Type.Union([Type.Integer(), Type.Null()]),
+      }),
+    ),
+  },
+  { $id: 'EarningRules' },
+)
 export type RulesView = Static<typeof Rules>

@@ -34,12 +34,13 @@ const FROM = new Date('2026-11-01T00:00:00.000Z')
 const TO = new Date('2026-12-01T00:00:00.000Z')
 
 function generatedLine(index: number): FakeLine {
-  const types = ['deposit', 'transfer_out', 'transfer_in', 'withdrawal'] as const
+  // Types the ledger writes: a transfer comes in (even index) or goes out (odd).
+  const types = ['deposit', 'transfer', 'transfer', 'withdrawal'] as const
   const type = types[index % types.length]!
   const magnitude = BigInt(((index * 7919) % 100_000) + 1)
   return {
     type,
-    amount: type === 'deposit' || type === 'transfer_in' ? magnitude : -magnitude,
+    amount: index % 2 === 0 ? magnitude : -magnitude,
     description: index % 3 === 0 ? `Coffee at Café №${index % 17}` : `Transfer ${index}`,
     reference: `INV-${index}`,
     counterparty: index % 2 === 0 ? '0193a0b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b' : 'external',

@@ -1,4 +1,6 @@
 import { type Static, Type } from 'typebox'
+import { StringEnum } from '../http/enum.schemas.js'
+import { TransactionType } from '../wallets/wallets.schemas.js'
 
 /**
  * The JSON form of a statement: the body of `format=json` and the content of a JSON job's file.
@@ -8,30 +10,41 @@ const Timestamp = Type.String({ format: 'date-time' })
 const Amount = Type.String({ description: 'Decimal string in the major unit, signed', examples: ['-10.50'] })
 const NullableString = Type.Union([Type.String(), Type.Null()])
 
-export const StatementTypeTotalView = Type.Object({
-  type: Type.String({ examples: ['deposit'] }),
-  moneyIn: Amount,
-  moneyOut: { ...Amount, description: 'Money out as a positive decimal string' },
-  count: Type.Integer(),
+export const StatementKind = StringEnum(['wallet', 'points'], {
+  $id: 'StatementKind',
+  description: "A wallet's statement, or a user's points statement",
 })
 
-export const StatementLineView = Type.Object({
-  date: { ...Timestamp, description: 'RFC 3339 in the statement time zone' },
-  type: Type.String(),
-  description: NullableString,
-  reference: NullableString,
-  counterparty: {
-    ...NullableString,
-    description: 'The other side where known: a wallet id, merchant, external',
+export const StatementTypeTotalView = Type.Object(
+  {
+    type: TransactionType,
+    moneyIn: Amount,
+    moneyOut: { ...Amount, description: 'Money out as a positive decimal string' },
+    count: Type.Integer(),
   },
-  transactionId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
-  amount: Amount,
-  balanceAfter: Amount,
-})
+  { $id: 'StatementTypeTotal' },
+)
+
+export const StatementLineView = Type.Object(
+  {
+    date: { ...Timestamp, description: 'RFC 3339 in the statement time zone' },
+    type: TransactionType,
+    description: NullableString,
+    reference: NullableString,
+    counterparty: {
+      ...NullableString,
+      description: 'The other side where known: a wallet id, merchant, external',
+    },
+    transactionId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+    amount: Amount,
+    balanceAfter: Amount,
+  },
+  { $id: 'StatementLine' },
+)
 
 export const StatementDocument = Type.Object(
   {
-    kind: Type.Union([Type.Literal('wallet'), Type.Literal('points')]),
+    kind: StatementKind,
     holder: Type.Object({
       userId: Type.String({ format: 'uuid' }),
       email: NullableString,

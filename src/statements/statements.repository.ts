@@ -247,3 +247,26 @@ export async function purgeExpiredJobs(db: Db): Promise<number> {
     .executeTakeFirst()
   return Number(result.numDeletedRows)
 }
+
+/** Statement jobs by status, for the operators' overview. */
+export interface StatementJobCountsRow {
+  queued: number
+  running: number
+  done: number
+  failed: number
+  oldest_queued_at: Date | null
+}
+
+export async function statementJobCounts(db: Db): Promise<StatementJobCountsRow> {
+  // Counts are cast to int: finished jobs are purged after their retention, so the table stays
+  // far below 2^31 rows.
+  const { rows } = await sql<StatementJobCountsRow>`
+    select count(*) filter (where status = 'queued')::int as queued,
+      count(*) filter (where status = 'running')::int as running,
+      count(*) filter (where status = 'done')::int as done,
+      count(*) filter (where status = 'failed')::int as failed,
+      min(created_at) filter (where status = 'queued') as oldest_queued_at
+    from statement_jobs
+  `.execute(db)
+  return rows[0]!
+}

@@ -3,8 +3,15 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { principalOf } from '../auth/access.js'
 import type { App } from '../http/app-type.js'
-import { problemResponses } from '../http/problem.schemas.js'
-import { anyone, security } from '../http/route-conventions.js'
+import { problemResponse, problemResponses } from '../http/problem.schemas.js'
+import {
+  anyone,
+  jsonResponse,
+  LocationHeader,
+  type ResponseHeaders,
+  RetryAfterHeader,
+  security,
+} from '../http/route-conventions.js'
 import { renderStatement } from './render.js'
 import { STATEMENT_CONTENT_TYPES, type StatementFormat } from './statement-types.js'
 import { StatementFormatNotAcceptable } from './statements.errors.js'
@@ -23,7 +30,10 @@ import type {
 } from './statements.service.js'
 
 const tags = ['statements']
-const WalletParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+const fileHeaders: ResponseHeaders = {
+  ETag: Type.String({ description: 'The SHA-256 of the file, quoted' }),
+}
+const WalletParams = Type.Object({ id: Type.String({ format: 'uuid', description: 'The wallet id' }) })
 
 const StatementHeaders = Type.Object({
   prefer: Type.Optional(
@@ -31,12 +41,32 @@ const StatementHeaders = Type.Object({
   ),
 })
 
+const ContentDisposition: ResponseHeaders = {
+  'Content-Disposition': Type.String({
+    description: 'attachment (CSV) or inline (PDF), with the file name as filename and filename*',
+  }),
+}
+
+/** A statement in each of its formats. */
+const statementContent = {
+  'application/json': { schema: StatementDocument },
+  'text/csv': { schema: Type.String({ description: 'RFC 4180, a header row, then one row per line' }) },
+  'application/pdf': { schema: Type.String({ format: 'binary' }) },
+}
+
 const statementResponses = {
   200: {
-    ...StatementDocument,
-    description: 'The statement: JSON as below, or text/csv (RFC 4180) or application/pdf for format=csv|pdf',
+    description: 'The statement, in the format asked for; CSV and PDF come with Content-Disposition',
+    headers: ContentDisposition,
+    content: statementContent,
   },
-  202: { ...StatementJob, description: 'A job: follow Location (GET /statements/{jobId}) until done' },
+  202: jsonResponse(StatementJob, {
+    description: 'A job: follow Location (GET /api/v1/statements/{jobId}) until done',
+    headers: {
+      ...LocationHeader('The job: GET it until its status is done'),
+      ...RetryAfterHeader('Seconds before the job is worth polling'),
+    },
+  }),
   ...problemResponses(400, 401, 404, 406, 422, 429),
 }
 
@@ -122,11 +152,12 @@ export async function statementRoutes(app: App, deps: { statements: StatementsSe
     {
       config: { access: anyone },
       schema: {
+        operationId: 'getWalletStatement',
         tags,
         security,
         summary: "A wallet's statement for a period, as JSON, CSV or PDF (a job past 15 days)",
         description:
-          'Opening balance at from, closing balance at to, totals by type and every line with its balance after. Up to STATEMENT_IMMEDIATE_MAX_DAYS (15) days and STATEMENT_IMMEDIATE_MAX_LINES lines the statement is the answer (200); longer, it is a job (202, Location).',
+          "The owner's wallets (admins and services: any). Opening balance at from, closing balance at to, totals by type and every line with its balance after. Up to STATEMENT_IMMEDIATE_MAX_DAYS (15) days and STATEMENT_IMMEDIATE_MAX_LINES lines the statement is the answer (200); longer, or with Prefer: respond-async, it is a job (202, Location). Too many jobs at once is 429 too_many_statement_jobs.",
         params: WalletParams,
         querystring: WalletStatementQuery,
         headers: StatementHeaders,
@@ -142,9 +173,12 @@ export async function statementRoutes(app: App, deps: { statements: StatementsSe
     {
       config: { access: anyone },
       schema: {
+        operationId: 'getPointsStatement',
         tags,
         security,
         summary: "The caller's points statement for a period, as JSON, CSV or PDF",
+        description:
+          "A user's own points; admins and services name the user with userId. Answered at once or as a job, like the wallet statement.",
         querystring: PointsStatementQuery,
         headers: StatementHeaders,
         response: statementResponses,
@@ -159,11 +193,17 @@ export async function statementRoutes(app: App, deps: { statements: StatementsSe
     {
       config: { access: anyone },
       schema: {
+        operationId: 'getStatementJob',
         tags,
         security,
         summary: 'A statement job: status, progress and, when done, its file',
+        description:
+          "The caller's own jobs; another user's is 404. Jobs and their files are deleted after their retention (expiresAt).",
         params: StatementJobParams,
-        response: { 200: StatementJob, ...problemResponses(400, 401, 404) },
+        response: {
+          200: jsonResponse(StatementJob, { description: 'The job as it is now' }),
+          ...problemResponses(400, 401, 404),
+        },
       },
     },
     async (request) => statements.job(principalOf(request), request.params.jobId),
@@ -174,19 +214,32 @@ export async function statementRoutes(app: App, deps: { statements: StatementsSe
     {
       config: { access: anyone },
       schema: {
+        operationId: 'downloadStatementFile',
         tags,
         security,
         summary: "Download a finished statement job's file",
+        description:
+          'The file never changes: its ETag is its SHA-256, so If-None-Match answers 304 and caches may keep it. Before the job is done, 409 statement_not_ready (with Retry-After unless it failed).',
         params: StatementJobParams,
-        headers: Type.Object({ 'if-none-match': Type.Optional(Type.String()) }),
+        headers: Type.Object({
+          'if-none-match': Type.Optional(Type.String({ description: 'An ETag of an earlier download' })),
+        }),
         response: {
           200: {
-            description: 'The file (application/json, text/csv or application/pdf)',
-            type: 'string',
-            format: 'binary',
+            description: 'The file, in the format of the job',
+            headers: { ...fileHeaders, ...ContentDisposition },
+            content: statementContent,
           },
-          304: { description: 'Not modified: If-None-Match names this file', type: 'null' },
-          ...problemResponses(400, 401, 404, 409),
+          304: {
+            description: 'Not modified: If-None-Match names this file',
+            type: 'null',
+            headers: fileHeaders,
+          },
+          ...problemResponses(400, 401, 404),
+          409: {
+            ...problemResponse(409),
+            headers: RetryAfterHeader('Seconds before the job is worth polling again; absent when it failed'),
+          },
         },
       },
     },

@@ -1,6 +1,19 @@
 import { type Static, Type } from 'typebox'
+import { StringEnum } from '../http/enum.schemas.js'
+import { StatementKind } from './statement-document.schemas.js'
+import { STATEMENT_FORMATS } from './statement-types.js'
 
 export { StatementDocument } from './statement-document.schemas.js'
+
+export const StatementFormat = StringEnum(STATEMENT_FORMATS, {
+  $id: 'StatementFormat',
+  description: 'json, csv (RFC 4180) or pdf',
+})
+
+export const StatementJobStatus = StringEnum(['queued', 'running', 'done', 'failed'], {
+  $id: 'StatementJobStatus',
+  description: 'queued, then running, then done (its file ready) or failed (see error)',
+})
 
 const Uuid = Type.String({ format: 'uuid' })
 const Timestamp = Type.String({ format: 'date-time' })
@@ -28,7 +41,7 @@ const periodQuery = {
     }),
   ),
   format: Type.Optional(
-    Type.Union([Type.Literal('json'), Type.Literal('csv'), Type.Literal('pdf')], {
+    StringEnum(STATEMENT_FORMATS, {
       description: 'json, csv or pdf; otherwise from the Accept header, JSON by default',
     }),
   ),
@@ -43,19 +56,14 @@ export const PointsStatementQuery = Type.Object(
 )
 export type PointsStatementQueryInput = Static<typeof PointsStatementQuery>
 
-export const StatementJobParams = Type.Object({ jobId: Uuid })
+export const StatementJobParams = Type.Object({ jobId: { ...Uuid, description: 'The statement job id' } })
 
 export const StatementJob = Type.Object(
   {
     id: Uuid,
-    status: Type.Union([
-      Type.Literal('queued'),
-      Type.Literal('running'),
-      Type.Literal('done'),
-      Type.Literal('failed'),
-    ]),
-    kind: Type.Union([Type.Literal('wallet'), Type.Literal('points')]),
-    format: Type.Union([Type.Literal('json'), Type.Literal('csv'), Type.Literal('pdf')]),
+    status: StatementJobStatus,
+    kind: StatementKind,
+    format: StatementFormat,
     accountId: Type.Union([Uuid, Type.Null()], { description: 'The wallet id, or the point account id' }),
     userId: { ...Uuid, description: 'Whose wallet or points' },
     currency: Type.String(),
@@ -65,16 +73,22 @@ export const StatementJob = Type.Object(
       linesTotal: Type.Union([Type.Integer(), Type.Null()], { description: 'Known once the job started' }),
       percent: Type.Number({ minimum: 0, maximum: 100 }),
     }),
-    file: Type.Union([
-      Type.Object({
-        url: Type.String({ description: 'GET it to download the statement' }),
-        contentType: Type.String(),
-        filename: Type.String(),
-        size: Type.Integer({ description: 'Bytes' }),
-        sha256: Type.String({ description: 'SHA-256 of the file, hex' }),
-      }),
-      Type.Null(),
-    ]),
+    file: Type.Union(
+      [
+        Type.Object(
+          {
+            url: Type.String({ description: 'GET it to download the statement' }),
+            contentType: Type.String(),
+            filename: Type.String(),
+            size: Type.Integer({ description: 'Bytes' }),
+            sha256: Type.String({ description: 'SHA-256 of the file, hex' }),
+          },
+          { $id: 'StatementFileInfo' },
+        ),
+        Type.Null(),
+      ],
+      { description: 'Set once the job is done' },
+    ),
     fingerprint: Type.Union([Type.String(), Type.Null()], {
       description: "SHA-256 of the statement's CSV form, printed in the PDF's footer",
     }),
@@ -85,6 +99,9 @@ export const StatementJob = Type.Object(
     finishedAt: NullableTimestamp,
     expiresAt: { ...NullableTimestamp, description: 'When the job and its file are deleted' },
   },
-  { $id: 'StatementJob' },
+  {
+    $id: 'StatementJob',
+    description: 'A statement made in the background: poll it until done, then download its file',
+  },
 )
 export type StatementJobView = Static<typeof StatementJob>

@@ -3,7 +3,15 @@ import type { App } from '../http/app-type.js'
 import { replyIdempotently } from '../http/idempotency.js'
 import { NoBody } from '../http/input.schemas.js'
 import { problemResponses } from '../http/problem.schemas.js'
-import { adminOnly, anyone, IdempotencyHeaders, movementErrors, security } from '../http/route-conventions.js'
+import {
+  adminOnly,
+  anyone,
+  IDEMPOTENT,
+  IdempotencyHeaders,
+  jsonResponse,
+  movementErrors,
+  security,
+} from '../http/route-conventions.js'
 import type { IdempotentWriter } from '../ledger/group-commit.js'
 import {
   BalanceAt,
@@ -17,11 +25,13 @@ import {
   TransferBody,
   Wallet,
   WalletList,
+  WalletListQuery,
   WalletParams,
 } from './wallets.schemas.js'
 import type { WalletsService } from './wallets.service.js'
 
 const tags = ['wallets']
+const postedTransaction = jsonResponse(LedgerTransaction, { description: 'The posted transaction' })
 
 export async function walletRoutes(
   app: App,
@@ -34,11 +44,18 @@ export async function walletRoutes(
     {
       config: { access: anyone },
       schema: {
+        operationId: 'createWallet',
         tags,
         security,
         summary: "Create a wallet, or get the caller's existing wallet of that currency",
+        description:
+          'One wallet per user and currency, so this is safe to repeat: 201 with a new wallet, 200 with the one that exists. Admins and services may open a wallet for another user with userId.',
         body: CreateWalletBody,
-        response: { 200: Wallet, 201: Wallet, ...problemResponses(400, 401, 403, 422) },
+        response: {
+          200: jsonResponse(Wallet, { description: 'The wallet of that currency the user already had' }),
+          201: jsonResponse(Wallet, { description: 'The new wallet' }),
+          ...problemResponses(400, 401, 403, 422),
+        },
       },
     },
     async (request, reply) => {
@@ -52,13 +69,17 @@ export async function walletRoutes(
     {
       config: { access: anyone },
       schema: {
+        operationId: 'listWallets',
         tags,
         security,
-        summary: "The caller's wallets",
-        response: { 200: WalletList, ...problemResponses(401) },
+        summary: "The caller's wallets, or (admins and services) those of the user named by userId",
+        description:
+          'Every wallet of the user, in one list (a user has at most one per currency). A user may name only themselves with userId: anyone else is 404 user_not_found, as is a userId that names nobody.',
+        querystring: WalletListQuery,
+        response: { 200: WalletList, ...problemResponses(400, 401, 404) },
       },
     },
-    async (request) => ({ items: await wallets.listWallets(principalOf(request)) }),
+    async (request) => ({ items: await wallets.listWallets(principalOf(request), request.query.userId) }),
   )
 
   app.get(
@@ -66,9 +87,12 @@ export async function walletRoutes(
     {
       config: { access: anyone },
       schema: {
+        operationId: 'getWallet',
         tags,
         security,
         summary: 'One wallet',
+        description:
+          "The wallet with its balance, available and pending amounts. Another user's wallet is 404; admins and services see any.",
         params: WalletParams,
         response: { 200: Wallet, ...problemResponses(400, 401, 404) },
       },
@@ -76,15 +100,23 @@ export async function walletRoutes(
     async (request) => wallets.getWallet(principalOf(request), request.params.id),
   )
 
+  const walletStatusDescriptions = {
+    freeze:
+      'Admins only. A frozen wallet neither pays nor receives; holds on it can still be voided or expire.',
+    unfreeze: 'Admins only. The wallet is active again.',
+    close: 'Admins only. For good: a closed wallet takes no movement and cannot be reopened.',
+  }
   for (const action of ['freeze', 'unfreeze', 'close'] as const) {
     app.post(
       `/wallets/:id/${action}`,
       {
         config: { access: adminOnly },
         schema: {
+          operationId: `${action}Wallet`,
           tags,
           security,
           summary: `${action[0]!.toUpperCase()}${action.slice(1)} a wallet (admin)`,
+          description: walletStatusDescriptions[action],
           params: WalletParams,
           body: NoBody,
           response: { 200: Wallet, ...problemResponses(400, 401, 403, 404, 409) },
@@ -95,21 +127,33 @@ export async function walletRoutes(
   }
 
   const worldMovements = [
-    { path: 'deposits', type: 'deposit', summary: 'Deposit into a wallet from outside the ledger' },
-    { path: 'withdrawals', type: 'withdrawal', summary: 'Withdraw from a wallet to outside the ledger' },
+    {
+      path: 'deposits',
+      type: 'deposit',
+      operationId: 'createDeposit',
+      summary: 'Deposit into a wallet from outside the ledger',
+    },
+    {
+      path: 'withdrawals',
+      type: 'withdrawal',
+      operationId: 'createWithdrawal',
+      summary: 'Withdraw from a wallet to outside the ledger',
+    },
   ] as const
   // Open to every role so that the refusal of a user is the explicit self_deposit_disabled (or
   // self_withdrawal_disabled), whose detail says how to enable it, not a bare forbidden.
   const worldMovementDescription =
     'Admins and services (a payment provider) may move money into or out of any wallet. The owner ' +
     'of the wallet may do it only when SELF_DEPOSITS is on (by default on the embedded database, ' +
-    'off on PostgreSQL); otherwise 403 self_deposit_disabled or self_withdrawal_disabled.'
+    'off on PostgreSQL); otherwise 403 self_deposit_disabled or self_withdrawal_disabled. ' +
+    IDEMPOTENT
   for (const movement of worldMovements) {
     app.post(
       `/wallets/:id/${movement.path}`,
       {
         config: { access: anyone },
         schema: {
+          operationId: movement.operationId,
           tags,
           security,
           summary: movement.summary,
@@ -117,7 +161,7 @@ export async function walletRoutes(
           params: WalletParams,
           headers: IdempotencyHeaders,
           body: MovementBody,
-          response: { 201: LedgerTransaction, ...movementErrors },
+          response: { 201: postedTransaction, ...movementErrors },
         },
       },
       (request, reply) =>
@@ -137,12 +181,14 @@ export async function walletRoutes(
     {
       config: { access: anyone },
       schema: {
+        operationId: 'createTransfer',
         tags,
         security,
         summary: 'Move money between two wallets of the same currency',
+        description: `From a wallet of the caller's (admins and services: any) to a wallet or to a user's wallet of that currency. ${IDEMPOTENT}`,
         headers: IdempotencyHeaders,
         body: TransferBody,
-        response: { 201: LedgerTransaction, ...movementErrors },
+        response: { 201: postedTransaction, ...movementErrors },
       },
     },
     (request, reply) =>
@@ -160,12 +206,18 @@ export async function walletRoutes(
     {
       config: { access: anyone },
       schema: {
+        operationId: 'listWalletTransactions',
         tags,
         security,
         summary: "A wallet's history, newest first, one page at a time",
+        description:
+          'Paged by limit (default 50, at most 500) and cursor (the nextCursor of the previous page, null on the last); from, to and type narrow it. A page never skips or repeats a row while money moves.',
         params: WalletParams,
         querystring: HistoryQuery,
-        response: { 200: HistoryPage, ...problemResponses(400, 401, 404) },
+        response: {
+          200: jsonResponse(HistoryPage, { description: 'A page of the history, newest first' }),
+          ...problemResponses(400, 401, 404),
+        },
       },
     },
     async (request) => wallets.history(principalOf(request), request.params.id, request.query),
@@ -176,9 +228,12 @@ export async function walletRoutes(
     {
       config: { access: anyone },
       schema: {
+        operationId: 'getWalletBalance',
         tags,
         security,
         summary: 'The balance as of an instant (default: now)',
+        description:
+          "Without at, the current balance, which reflects the caller's own writes at once; with at, the balance after every entry before that instant.",
         params: WalletParams,
         querystring: BalanceAtQuery,
         response: { 200: BalanceAt, ...problemResponses(400, 401, 404) },
@@ -197,9 +252,12 @@ export async function walletRoutes(
     {
       config: { access: anyone },
       schema: {
+        operationId: 'getTransaction',
         tags,
         security,
         summary: 'One transaction with its entries',
+        description:
+          "A transaction that touches one of the caller's wallets (admins and services: any); the balances of other users' wallets are left out.",
         params: TransactionParams,
         response: { 200: LedgerTransaction, ...problemResponses(400, 401, 404) },
       },

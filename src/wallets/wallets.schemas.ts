@@ -1,5 +1,7 @@
 import { type Static, Type } from 'typebox'
+import { StringEnum, TextEnum } from '../http/enum.schemas.js'
 import { AmountInput, FreeText, ListLimit, MetadataInput, SingleLineText } from '../http/input.schemas.js'
+import { TRANSACTION_TYPES } from '../ledger/posting-types.js'
 
 const Uuid = Type.String({ format: 'uuid' })
 const AmountString = Type.String({
@@ -24,11 +26,20 @@ const AmountField = AmountInput({
 })
 const Timestamp = Type.String({ format: 'date-time' })
 
-export const WalletStatus = Type.Union([
-  Type.Literal('active'),
-  Type.Literal('frozen'),
-  Type.Literal('closed'),
-])
+export const WalletStatus = StringEnum(['active', 'frozen', 'closed'], {
+  $id: 'WalletStatus',
+  description: 'frozen: no money moves out or in; closed: for good',
+})
+
+// Text enums: history rows carry type and status as the text the ledger wrote.
+export const TransactionType = TextEnum(TRANSACTION_TYPES, {
+  $id: 'TransactionType',
+  description: 'What moved the money, as the ledger records it',
+})
+
+/** What the posting engine writes: a transaction is recorded posted, and a reversal is another transaction. */
+export const TRANSACTION_STATUSES = ['posted'] as const
+export const TransactionStatus = TextEnum(TRANSACTION_STATUSES, { $id: 'TransactionStatus' })
 
 export const Wallet = Type.Object(
   {
@@ -42,21 +53,34 @@ export const Wallet = Type.Object(
     createdAt: Timestamp,
     updatedAt: Timestamp,
   },
-  { $id: 'Wallet' },
+  {
+    $id: 'Wallet',
+    description: 'balance = available + pending: pending is what holds reserve',
+  },
 )
 export type WalletView = Static<typeof Wallet>
 
-export const WalletList = Type.Object({ items: Type.Array(Wallet) })
+export const WalletList = Type.Object({ items: Type.Array(Wallet) }, { $id: 'WalletList' })
+
+export const WalletListQuery = Type.Object(
+  {
+    userId: Type.Optional({
+      ...Uuid,
+      description: 'Admins and services: whose wallets; a user may name only themselves (anyone else is 404)',
+    }),
+  },
+  { additionalProperties: false },
+)
 
 export const CreateWalletBody = Type.Object(
   {
     currency: CurrencyCode,
     userId: Type.Optional({ ...Uuid, description: 'admin and service only: the owner' }),
   },
-  { additionalProperties: false },
+  { $id: 'CreateWalletRequest', additionalProperties: false },
 )
 
-export const WalletParams = Type.Object({ id: Uuid })
+export const WalletParams = Type.Object({ id: { ...Uuid, description: 'The wallet id' } })
 
 export const MovementBody = Type.Object(
   {
@@ -67,7 +91,7 @@ export const MovementBody = Type.Object(
     description: Type.Optional(FreeText({ maxLength: 500, description: 'Shown in history and statements' })),
     metadata: Type.Optional(MetadataInput),
   },
-  { additionalProperties: false },
+  { $id: 'MovementRequest', additionalProperties: false, description: 'A deposit or a withdrawal' },
 )
 export type MovementInput = Static<typeof MovementBody>
 
@@ -81,26 +105,39 @@ export const TransferBody = Type.Object(
     description: Type.Optional(FreeText({ maxLength: 500, description: 'Shown in history and statements' })),
     metadata: Type.Optional(MetadataInput),
   },
-  { additionalProperties: false },
+  {
+    $id: 'TransferRequest',
+    additionalProperties: false,
+    description: 'The destination is toWalletId, or toUserId (that user’s wallet in the same currency)',
+  },
 )
 export type TransferInput = Static<typeof TransferBody>
 
-export const Entry = Type.Object({
-  walletId: Type.Optional(Uuid),
-  account: Type.Optional(Type.String({ description: 'System account name, e.g. world or merchant:shop-1' })),
-  currency: Type.String(),
-  amount: SignedAmountString,
-  balanceAfter: Type.Union([SignedAmountString, Type.Null()]),
-})
+export const Entry = Type.Object(
+  {
+    walletId: Type.Optional(Uuid),
+    account: Type.Optional(
+      Type.String({ description: 'System account name, e.g. world or merchant:shop-1' }),
+    ),
+    currency: Type.String(),
+    amount: SignedAmountString,
+    balanceAfter: Type.Union([SignedAmountString, Type.Null()]),
+  },
+  {
+    $id: 'Entry',
+    description:
+      'One leg of a transaction: a wallet (walletId) or a system account (account); negative is a debit',
+  },
+)
 
 export const LedgerTransaction = Type.Object(
   {
     id: Uuid,
-    type: Type.String(),
-    status: Type.String(),
+    type: TransactionType,
+    status: TransactionStatus,
     amount: AmountString,
     currency: Type.String(),
-    entries: Type.Array(Entry),
+    entries: Type.Array(Entry, { description: 'They sum to zero per currency' }),
     reference: Type.Union([Type.String(), Type.Null()]),
     description: Type.Union([Type.String(), Type.Null()]),
     metadata: Type.Union([Metadata, Type.Null()]),
@@ -112,7 +149,7 @@ export const LedgerTransaction = Type.Object(
 )
 export type TransactionView = Static<typeof LedgerTransaction>
 
-export const TransactionParams = Type.Object({ id: Uuid })
+export const TransactionParams = Type.Object({ id: { ...Uuid, description: 'The transaction id' } })
 
 export const HistoryQuery = Type.Object(
   {
@@ -126,29 +163,43 @@ export const HistoryQuery = Type.Object(
 )
 export type HistoryQueryInput = Static<typeof HistoryQuery>
 
-export const HistoryItem = Type.Object({
-  transactionId: Uuid,
-  type: Type.String(),
-  status: Type.String(),
-  amount: SignedAmountString,
-  balanceAfter: SignedAmountString,
-  currency: Type.String(),
-  reference: Type.Union([Type.String(), Type.Null()]),
-  description: Type.Union([Type.String(), Type.Null()]),
-  createdAt: Timestamp,
-})
+export const HistoryItem = Type.Object(
+  {
+    transactionId: Uuid,
+    type: TransactionType,
+    status: TransactionStatus,
+    amount: SignedAmountString,
+    balanceAfter: SignedAmountString,
+    currency: Type.String(),
+    reference: Type.Union([Type.String(), Type.Null()]),
+    description: Type.Union([Type.String(), Type.Null()]),
+    createdAt: Timestamp,
+  },
+  { $id: 'WalletHistoryItem', description: "One change of the wallet's balance, signed" },
+)
 
-export const HistoryPage = Type.Object({
-  items: Type.Array(HistoryItem),
-  nextCursor: Type.Union([Type.String(), Type.Null()]),
-})
+export const HistoryPage = Type.Object(
+  {
+    items: Type.Array(HistoryItem),
+    nextCursor: Type.Union([Type.String(), Type.Null()], {
+      description: 'Pass as cursor for the next page; null on the last page',
+    }),
+  },
+  { $id: 'WalletHistoryPage' },
+)
 export type HistoryPageView = Static<typeof HistoryPage>
 
-export const BalanceAtQuery = Type.Object({ at: Type.Optional(Timestamp) }, { additionalProperties: false })
+export const BalanceAtQuery = Type.Object(
+  { at: Type.Optional({ ...Timestamp, description: 'The instant; now if absent' }) },
+  { additionalProperties: false },
+)
 
-export const BalanceAt = Type.Object({
-  walletId: Uuid,
-  currency: Type.String(),
-  balance: SignedAmountString,
-  at: Timestamp,
-})
+export const BalanceAt = Type.Object(
+  {
+    walletId: Uuid,
+    currency: Type.String(),
+    balance: SignedAmountString,
+    at: Timestamp,
+  },
+  { $id: 'Balance' },
+)

@@ -1,5 +1,5 @@
 import { uuidv7 } from 'uuidv7'
-import { Forbidden } from '../auth/auth.errors.js'
+import { Forbidden, UserNotFound } from '../auth/auth.errors.js'
 import { hasRole, type Principal } from '../auth/principal.js'
 import type { CurrencyResolver } from '../currencies/currencies.service.js'
 import type { Db, Trx } from '../db/database.js'
@@ -66,6 +66,8 @@ export class WalletsService {
     private readonly cache: BalanceCache | null = null,
     /** Assets of loyalty point programs: their accounts live under /points, never as wallets. */
     private readonly isPointAsset: (currency: string) => boolean = () => false,
+    /** Whether a user id names a user (the auth module's), for GET /wallets?userId=. */
+    private readonly userExists: (userId: string) => Promise<boolean>,
   ) {}
 
   private format(minor: bigint, currency: string): string {
@@ -151,10 +153,12 @@ export class WalletsService {
   ): Promise<WalletIdentity> {
     let identity = this.identities.get(walletId)
     if (!identity) {
-      // A replica behind the primary may not have a wallet opened a moment ago.
+      // A replica behind the primary may not have a wallet opened a moment ago. A transaction is
+      // on the primary already, and a read outside it would wait forever for the one connection
+      // of the embedded database.
       const wallet =
         (await repo.findWallet(db, walletId)) ??
-        (db === this.db ? undefined : await repo.findWallet(this.db, walletId))
+        (db === this.db || db.isTransaction ? undefined : await repo.findWallet(this.db, walletId))
       if (!wallet || this.isPointAsset(wallet.currency)) throw new WalletNotFound({ walletId })
       identity = { id: wallet.id, userId: wallet.user_id, currency: wallet.currency }
       if (this.identities.size >= WALLET_IDENTITY_CACHE_SIZE) {
@@ -210,14 +214,26 @@ export class WalletsService {
     })
   }
 
-  async listWallets(principal: Principal): Promise<WalletView[]> {
-    if (!principal.userId) return []
+  async listWallets(principal: Principal, ownerUserId?: string): Promise<WalletView[]> {
+    const owner = await this.ownerToList(principal, ownerUserId)
+    if (!owner) return []
     // Balances are read from the primary: a client's write is never followed by an older balance.
-    const rows = (await repo.listWalletsOfUser(this.db, principal.userId)).filter(
+    const rows = (await repo.listWalletsOfUser(this.db, owner)).filter(
       (row) => !this.isPointAsset(row.currency),
     )
     await this.knowCurrencies(rows.map((row) => row.currency))
     return rows.map((row) => this.walletView(row))
+  }
+
+  /**
+   * Whose wallets GET /wallets lists: the caller's own by default. Admins and services may name
+   * any user, who must exist; a user naming anyone else gets a 404 for that user, as GET /points
+   * answers, so the answer says nothing about who exists.
+   */
+  private async ownerToList(principal: Principal, userId: string | undefined): Promise<string | null> {
+    if (userId === undefined || userId === principal.userId) return principal.userId
+    if (!seesEverything(principal) || !(await this.userExists(userId))) throw new UserNotFound({ userId })
+    return userId
   }
 
   async getWallet(principal: Principal, walletId: string): Promise<WalletView> {

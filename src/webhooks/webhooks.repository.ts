@@ -415,3 +415,43 @@ function attemptJson(r: AttemptRecord) {
     response_body: r.responseBody,
   }
 }
+
+/** Deliveries that failed for good or still wait, and subscriptions disabled, for the overview. */
+export interface WebhookBacklogCounts {
+  failed: number
+  pending: number
+  disabled_subscriptions: number
+}
+
+export async function webhookBacklogCounts(db: Db): Promise<WebhookBacklogCounts> {
+  // Three scalar subqueries, each on its own partial index (or the small subscriptions table).
+  // Counts are cast to int: they are bounded by rows that wait or failed, far below 2^31.
+  const { rows } = await sql<WebhookBacklogCounts>`
+    select
+      (select count(*) from webhook_deliveries where status = 'failed')::int as failed,
+      (select count(*) from webhook_deliveries where status = 'pending')::int as pending,
+      (select count(*) from webhook_subscriptions
+        where status = 'disabled' and deleted_at is null)::int as disabled_subscriptions
+  `.execute(db)
+  return rows[0]!
+}
+
+export interface FailedDeliveryRow {
+  id: string
+  subscription_id: string
+  event_type: string
+  attempts: number
+  last_status_code: number | null
+  last_error: string | null
+  failed_at: Date
+}
+
+/** The newest deliveries that ran out of retries first, through the index webhook_deliveries_failed. */
+export async function latestFailedDeliveries(db: Db, limit: number): Promise<FailedDeliveryRow[]> {
+  const { rows } = await sql<FailedDeliveryRow>`
+    select id, subscription_id, event_type, attempts, last_status_code, last_error, completed_at as failed_at
+    from webhook_deliveries where status = 'failed'
+    order by completed_at desc limit ${limit}
+  `.execute(db)
+  return rows
+}

@@ -3,7 +3,7 @@ import { principalOf } from '../auth/access.js'
 import type { App } from '../http/app-type.js'
 import { NoBody } from '../http/input.schemas.js'
 import { problemResponses } from '../http/problem.schemas.js'
-import { security } from '../http/route-conventions.js'
+import { jsonResponse, LocationHeader, security } from '../http/route-conventions.js'
 import {
   CreatedWebhook,
   CreateWebhookBody,
@@ -39,10 +39,17 @@ export async function webhookRoutes(app: App, deps: { webhooks: WebhooksService 
       schema: {
         tags,
         security,
+        operationId: 'createWebhook',
         summary: 'Subscribe a URL to events; the signing secret is in this response only',
-        description: ownerNote,
+        description: `${ownerNote} Deliveries are signed as Standard Webhooks; store the secret now.`,
         body: CreateWebhookBody,
-        response: { 201: CreatedWebhook, ...problemResponses(400, 401, 403, 422) },
+        response: {
+          201: jsonResponse(CreatedWebhook, {
+            description: 'The subscription, with its signing secret',
+            headers: LocationHeader('The subscription: /api/v1/webhooks/{id}'),
+          }),
+          ...problemResponses(400, 401, 403, 422),
+        },
       },
     },
     async (request, reply) => {
@@ -60,8 +67,9 @@ export async function webhookRoutes(app: App, deps: { webhooks: WebhooksService 
       schema: {
         tags,
         security,
+        operationId: 'listWebhooks',
         summary: 'Webhook subscriptions, newest first',
-        description: ownerNote,
+        description: `${ownerNote} Paged by limit (default 50, at most 500) and cursor (the nextCursor of the previous page).`,
         querystring: WebhookListQuery,
         response: { 200: WebhookList, ...problemResponses(400, 401, 403) },
       },
@@ -77,7 +85,9 @@ export async function webhookRoutes(app: App, deps: { webhooks: WebhooksService 
       schema: {
         tags,
         security,
+        operationId: 'getWebhook',
         summary: 'One webhook subscription',
+        description: ownerNote,
         params: WebhookParams,
         response: { 200: Webhook, ...problemResponses(400, 401, 403, 404) },
       },
@@ -92,7 +102,9 @@ export async function webhookRoutes(app: App, deps: { webhooks: WebhooksService 
       schema: {
         tags,
         security,
+        operationId: 'updateWebhook',
         summary: 'Change a subscription; enabled: true resumes a disabled one and its pending deliveries',
+        description: `${ownerNote} Fields left out stay as they are; null clears a filter.`,
         params: WebhookParams,
         body: UpdateWebhookBody,
         response: { 200: Webhook, ...problemResponses(400, 401, 403, 404, 422) },
@@ -108,7 +120,9 @@ export async function webhookRoutes(app: App, deps: { webhooks: WebhooksService 
       schema: {
         tags,
         security,
+        operationId: 'deleteWebhook',
         summary: 'Delete a subscription; its pending deliveries are cancelled',
+        description: ownerNote,
         params: WebhookParams,
         body: NoBody,
         response: { 204: NoContent, ...problemResponses(400, 401, 403, 404) },
@@ -127,10 +141,15 @@ export async function webhookRoutes(app: App, deps: { webhooks: WebhooksService 
       schema: {
         tags,
         security,
+        operationId: 'rotateWebhookSecret',
         summary: 'A new signing secret; the previous one also signs deliveries until previousSecretExpiresAt',
+        description: `${ownerNote} The new secret is in this response only.`,
         params: WebhookParams,
         body: RotateSecretBody,
-        response: { 200: RotatedSecret, ...problemResponses(400, 401, 403, 404) },
+        response: {
+          200: jsonResponse(RotatedSecret, { description: 'The new secret' }),
+          ...problemResponses(400, 401, 403, 404),
+        },
       },
     },
     async (request, reply) => {
@@ -146,7 +165,9 @@ export async function webhookRoutes(app: App, deps: { webhooks: WebhooksService 
       schema: {
         tags,
         security,
+        operationId: 'listWebhookDeliveries',
         summary: "The subscription's delivery log, newest first",
+        description: `${ownerNote} Paged by limit (default 50, at most 500) and cursor; status narrows it.`,
         params: WebhookParams,
         querystring: DeliveryListQuery,
         response: { 200: DeliveryList, ...problemResponses(400, 401, 403, 404) },
@@ -167,7 +188,9 @@ export async function webhookRoutes(app: App, deps: { webhooks: WebhooksService 
       schema: {
         tags,
         security,
+        operationId: 'getWebhookDelivery',
         summary: 'One delivery, with the body as sent and the start of the last response',
+        description: ownerNote,
         params: DeliveryParams,
         response: { 200: DeliveryDetail, ...problemResponses(400, 401, 403, 404) },
       },
@@ -183,10 +206,15 @@ export async function webhookRoutes(app: App, deps: { webhooks: WebhooksService 
       schema: {
         tags,
         security,
+        operationId: 'replayWebhookDelivery',
         summary: 'Send a delivery again now, with a fresh retry schedule (same webhook-id)',
+        description: `${ownerNote} Receivers deduplicate by webhook-id, so a replay is safe to repeat.`,
         params: DeliveryParams,
         body: NoBody,
-        response: { 202: Type.Object({}), ...problemResponses(400, 401, 403, 404) },
+        response: {
+          202: jsonResponse(Type.Object({}), { description: 'The delivery is pending again' }),
+          ...problemResponses(400, 401, 403, 404),
+        },
       },
     },
     async (request, reply) => {
@@ -202,13 +230,17 @@ export async function webhookRoutes(app: App, deps: { webhooks: WebhooksService 
       schema: {
         tags,
         security,
+        operationId: 'replayWebhookEvents',
         summary: 'Deliver again every kept event in [from, to) that the subscription wants',
         description:
-          'Events are kept in the outbox for OUTBOX_RETENTION_HOURS; events the subscription never had ' +
+          `${ownerNote} Events are kept in the outbox for OUTBOX_RETENTION_HOURS; events the subscription never had ` +
           '(it was disabled, or filtered otherwise) get a delivery, the others go back to pending.',
         params: WebhookParams,
         body: ReplayRangeBody,
-        response: { 202: ReplayAccepted, ...problemResponses(400, 401, 403, 404, 422) },
+        response: {
+          202: jsonResponse(ReplayAccepted, { description: 'How many deliveries are pending again' }),
+          ...problemResponses(400, 401, 403, 404, 422),
+        },
       },
     },
     async (request, reply) => {

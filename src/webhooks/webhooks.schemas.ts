@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import { StringEnum } from '../http/enum.schemas.js'
 import { FreeText, ListLimit, SingleLineText } from '../http/input.schemas.js'
 import { MAX_WEBHOOK_URL_LENGTH } from './destination-policy.js'
 
@@ -46,7 +47,7 @@ export const CreateWebhookBody = Type.Object(
     userId: Type.Optional({ ...Uuid, description: "Only events concerning this user's wallets" }),
     description: Type.Optional(Description),
   },
-  { additionalProperties: false },
+  { $id: 'CreateWebhookRequest', additionalProperties: false },
 )
 export type CreateWebhookInput = Static<typeof CreateWebhookBody>
 
@@ -63,7 +64,7 @@ export const UpdateWebhookBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  { $id: 'UpdateWebhookRequest', additionalProperties: false },
 )
 export type UpdateWebhookInput = Static<typeof UpdateWebhookBody>
 
@@ -78,7 +79,7 @@ export const RotateSecretBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  { $id: 'RotateWebhookSecretRequest', additionalProperties: false },
 )
 
 export const ReplayRangeBody = Type.Object(
@@ -86,11 +87,15 @@ export const ReplayRangeBody = Type.Object(
     from: { ...Timestamp, description: 'RFC 3339; events with occurredAt >= from' },
     to: { ...Timestamp, description: 'RFC 3339; events with occurredAt < to' },
   },
-  { additionalProperties: false },
+  { $id: 'ReplayWebhookEventsRequest', additionalProperties: false },
 )
 
-export const WebhookParams = Type.Object({ id: Uuid })
-export const DeliveryParams = Type.Object({ id: Uuid, deliveryId: Uuid })
+const WebhookId = { ...Uuid, description: 'The subscription id' }
+export const WebhookParams = Type.Object({ id: WebhookId })
+export const DeliveryParams = Type.Object({
+  id: WebhookId,
+  deliveryId: { ...Uuid, description: 'The delivery id (its webhook-id header)' },
+})
 
 const Cursor = Type.Optional(
   SingleLineText({ maxLength: 200, description: 'nextCursor of the previous page' }),
@@ -98,12 +103,10 @@ const Cursor = Type.Optional(
 
 export const WebhookListQuery = Type.Object({ limit: Type.Optional(ListLimit), cursor: Cursor })
 
-export const DeliveryStatus = Type.Union([
-  Type.Literal('pending'),
-  Type.Literal('succeeded'),
-  Type.Literal('failed'),
-  Type.Literal('cancelled'),
-])
+export const DeliveryStatus = StringEnum(['pending', 'succeeded', 'failed', 'cancelled'], {
+  $id: 'WebhookDeliveryStatus',
+  description: 'pending while retries remain; failed after the last one; cancelled with its subscription',
+})
 
 export const DeliveryListQuery = Type.Object({
   status: Type.Optional(DeliveryStatus),
@@ -119,7 +122,10 @@ export const Webhook = Type.Object(
     walletId: Type.Union([Uuid, Type.Null()]),
     userId: Type.Union([Uuid, Type.Null()]),
     description: Type.Union([Type.String(), Type.Null()]),
-    status: Type.Union([Type.Literal('enabled'), Type.Literal('disabled')]),
+    status: StringEnum(['enabled', 'disabled'], {
+      $id: 'WebhookStatus',
+      description: 'disabled by hand, or after too many failed deliveries in a row (disabledReason)',
+    }),
     failing: Type.Boolean({ description: 'consecutiveFailures > 0' }),
     consecutiveFailures: Type.Integer({
       description: 'Deliveries failed in a row, each after all its retries',
@@ -133,54 +139,73 @@ export const Webhook = Type.Object(
 )
 export type WebhookView = Static<typeof Webhook>
 
-export const CreatedWebhook = Type.Object({
-  ...Webhook.properties,
-  secret: Type.String({
-    description: 'whsec_...: shown only here and on rotation; verify signatures with it',
-  }),
-})
+export const CreatedWebhook = Type.Object(
+  {
+    ...Webhook.properties,
+    secret: Type.String({
+      description: 'whsec_...: shown only here and on rotation; verify signatures with it',
+    }),
+  },
+  { $id: 'CreatedWebhook' },
+)
 export type CreatedWebhookView = Static<typeof CreatedWebhook>
 
-export const WebhookList = Type.Object({
-  items: Type.Array(Webhook),
-  nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as cursor for the next page' }),
-})
+export const WebhookList = Type.Object(
+  {
+    items: Type.Array(Webhook),
+    nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as cursor for the next page' }),
+  },
+  { $id: 'WebhookList' },
+)
 
-export const RotatedSecret = Type.Object({
-  secret: Type.String(),
-  previousSecretExpiresAt: Timestamp,
-})
+export const RotatedSecret = Type.Object(
+  {
+    secret: Type.String(),
+    previousSecretExpiresAt: Timestamp,
+  },
+  { $id: 'RotatedWebhookSecret' },
+)
 
-export const Delivery = Type.Object({
-  id: { ...Uuid, description: 'The webhook-id header: the same on every retry and replay' },
-  eventId: Uuid,
-  eventType: Type.String(),
-  status: DeliveryStatus,
-  attempts: Type.Integer(),
-  lastStatusCode: Type.Union([Type.Integer(), Type.Null()]),
-  lastLatencyMs: Type.Union([Type.Integer(), Type.Null()]),
-  lastError: Type.Union([Type.String(), Type.Null()]),
-  lastAttemptAt: NullableTimestamp,
-  nextAttemptAt: NullableTimestamp,
-  createdAt: Timestamp,
-  completedAt: NullableTimestamp,
-})
+export const Delivery = Type.Object(
+  {
+    id: { ...Uuid, description: 'The webhook-id header: the same on every retry and replay' },
+    eventId: Uuid,
+    eventType: Type.String(),
+    status: DeliveryStatus,
+    attempts: Type.Integer(),
+    lastStatusCode: Type.Union([Type.Integer(), Type.Null()]),
+    lastLatencyMs: Type.Union([Type.Integer(), Type.Null()]),
+    lastError: Type.Union([Type.String(), Type.Null()]),
+    lastAttemptAt: NullableTimestamp,
+    nextAttemptAt: NullableTimestamp,
+    createdAt: Timestamp,
+    completedAt: NullableTimestamp,
+  },
+  { $id: 'WebhookDelivery' },
+)
 export type DeliveryView = Static<typeof Delivery>
 
-export const DeliveryDetail = Type.Object({
-  ...Delivery.properties,
-  payload: Type.String({ description: 'The body as sent (JSON text)' }),
-  lastResponseBody: Type.Union([Type.String(), Type.Null()], {
-    description: 'The first bytes of the last response',
-  }),
-})
+export const DeliveryDetail = Type.Object(
+  {
+    ...Delivery.properties,
+    payload: Type.String({ description: 'The body as sent (JSON text)' }),
+    lastResponseBody: Type.Union([Type.String(), Type.Null()], {
+      description: 'The first bytes of the last response',
+    }),
+  },
+  { $id: 'WebhookDeliveryDetail' },
+)
 export type DeliveryDetailView = Static<typeof DeliveryDetail>
 
-export const DeliveryList = Type.Object({
-  items: Type.Array(Delivery),
-  nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as cursor for the next page' }),
-})
+export const DeliveryList = Type.Object(
+  {
+    items: Type.Array(Delivery),
+    nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as cursor for the next page' }),
+  },
+  { $id: 'WebhookDeliveryList' },
+)
 
-export const ReplayAccepted = Type.Object({
-  deliveries: Type.Integer({ description: 'Deliveries created or set back to pending' }),
-})
+export const ReplayAccepted = Type.Object(
+  { deliveries: Type.Integer({ description: 'Deliveries created or set back to pending' }) },
+  { $id: 'WebhookReplayAccepted' },
+)

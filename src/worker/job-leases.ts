@@ -47,6 +47,24 @@ export function createJobLeases(
   }
 }
 
+/** A job's lease as the operators' overview lists it. */
+export interface JobLeaseRow {
+  name: string
+  owner: string
+  expires_at: Date
+  taken_at: Date
+  /** Not expired by the database's clock, the one the leases are taken by. */
+  active: boolean
+}
+
+export async function listJobLeases(db: Db): Promise<JobLeaseRow[]> {
+  const { rows } = await sql<JobLeaseRow>`
+    select name, owner, expires_at, taken_at, expires_at > statement_timestamp() as active
+    from worker_job_leases order by name
+  `.execute(db)
+  return rows
+}
+
 const LEASE_MIN_MS = 10_000
 const LEASE_MAX_MS = 60_000
 

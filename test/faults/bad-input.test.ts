@@ -121,6 +121,7 @@ beforeAll(async () => {
   ids.session = sessions.json<{ items: Array<{ id: string }> }>().items[0]!.id
 
   const document = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
+    components?: { schemas?: Record<string, JsonSchema> }
     paths: Record<
       string,
       Record<
@@ -138,7 +139,10 @@ beforeAll(async () => {
       method: method.toUpperCase(),
       path,
       parameters: operation.parameters ?? [],
-      body: operation.requestBody?.content?.['application/json']?.schema ?? null,
+      body: inlined(
+        operation.requestBody?.content?.['application/json']?.schema ?? null,
+        document.components,
+      ),
       secured: (operation.security ?? []).length > 0,
     })),
   )
@@ -155,6 +159,15 @@ afterAll(async () => {
   )
   await t?.close()
 })
+
+/** A body schema with its references to named components replaced by the components. */
+function inlined<T>(schema: T, components: { schemas?: Record<string, JsonSchema> } | undefined): T {
+  if (Array.isArray(schema)) return schema.map((item) => inlined(item, components)) as T
+  if (schema === null || typeof schema !== 'object') return schema
+  const { $ref } = schema as JsonSchema
+  if ($ref) return inlined(components?.schemas?.[$ref.split('/').pop()!] as T, components)
+  return Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, inlined(v, components)])) as T
+}
 
 function key(operation: Operation): string {
   return `${operation.method} ${operation.path}`

@@ -14,6 +14,7 @@ import * as m0012 from './0012_points.js'
 import * as m0013 from './0013_points_commands.js'
 import * as m0014 from './0014_statements.js'
 import * as m0015 from './0015_worker_job_leases.js'
+import * as m0016 from './0016_dead_letter_indexes.js'
 
 /**
  * Forward-only, in order. Listed here rather than read from disk so the same set runs from
@@ -35,4 +36,5 @@ export const migrations: Record<string, Migration> = {
   '0013_points_commands': m0013,
   '0014_statements': m0014,
   '0015_worker_job_leases': m0015,
+  '0016_dead_letter_indexes': m0016,
 }
