@@ -9,11 +9,17 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
+# npm ci installs the workspaces (the typed client, the web console) too: it needs each one's
+# package.json before it runs, or the lock file and the tree disagree.
 COPY package.json package-lock.json ./
+COPY packages/client/package.json ./packages/client/
+COPY packages/console/package.json ./packages/console/
 # --ignore-scripts: `prepare` would run the build before the sources are here.
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY packages ./packages
+# The server (tsc), the client (tsc) and the console (Vite, into dist/console).
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS runtime
@@ -22,10 +28,13 @@ ENV NODE_ENV=production \
     PORT=3000
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY packages/client/package.json ./packages/client/
+COPY packages/console/package.json ./packages/console/
 # Production dependencies only; --ignore-scripts again because `prepare` needs the dev compiler.
 # The argon2 binary and the DejaVu fonts of PDF statements are npm packages: they come with it.
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force \
     && mkdir -p /var/lib/coffer && chown node:node /var/lib/coffer
+# dist holds the server and, in dist/console, the built web console that it serves at /console/.
 COPY --from=build /app/dist ./dist
 # The image's own `node` user (uid 1000): the process can write only its data directory.
 USER node
