@@ -4,11 +4,13 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     // The fault suite restarts servers and drives load: `npm run test:faults` runs it on its own;
-    // the cluster test makes a PostgreSQL cluster of its own: `npm run test:cluster`.
+    // the cluster test makes a PostgreSQL cluster of its own: `npm run test:cluster`;
+    // the browser tests drive Chromium against a built server: `npm run test:browser`.
     // Files named *.services.test.ts test what exists only in the services shape (RabbitMQ, ...).
     exclude: [
       'test/faults/**',
       'test/cluster/**',
+      'test/browser/**',
       '**/node_modules/**',
       ...(process.env.COFFER_TEST_SHAPE === 'services' ? [] : ['**/*.services.test.ts']),
     ],
