@@ -42,6 +42,20 @@ export const ConfigSchema = Type.Object({
     description:
       'Name each distinct statement so PostgreSQL plans it once per connection. Set false behind a pooler in transaction mode that does not track prepared statements (PgBouncer before 1.21, or without max_prepared_statements).',
   }),
+  DATABASE_PIPELINE_CONNECTIONS: Type.Integer({
+    minimum: 0,
+    maximum: 64,
+    default: 4,
+    description:
+      'Connections, besides the pool, that carry statements which run on their own (a wallet read, a history page, an API-key lookup) pipelined: many in flight on one connection, written together. 0 sends them through the pool. Set 0 behind a pooler that does not support pipelining.',
+  }),
+  GROUP_COMMIT_BATCHES: Type.Integer({
+    minimum: 1,
+    maximum: 64,
+    default: 4,
+    description:
+      'On PostgreSQL, how many group-commit batches (up to 100 waiting movements in one database transaction each) a process runs at once; each holds a pooled connection while it runs. The embedded database runs one.',
+  }),
   DATABASE_POOL_SIZE: Type.Integer({
     minimum: 1,
     maximum: 1000,

@@ -18,7 +18,7 @@ import { OutboxRelay, outboxStats } from './events/relay.js'
 import { FxService } from './fx/fx.service.js'
 import type { HealthCheck } from './http/health.js'
 import { moneyProblem } from './http/money.errors.js'
-import { CONCURRENT_BATCHES_ON_POSTGRES, IdempotentWriter } from './ledger/group-commit.js'
+import { IdempotentWriter } from './ledger/group-commit.js'
 import { PostingEngine } from './ledger/posting-engine.js'
 import { WalletChanges } from './ledger/wallet-changes.js'
 import { type CurrencyRegistry, defaultCurrencyRegistry } from './money/index.js'
@@ -122,6 +122,7 @@ export async function createContainer(
       dataDir: config.DATA_DIR,
       poolSize: config.DATABASE_POOL_SIZE,
       preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
+      pipelineConnections: config.DATABASE_PIPELINE_CONNECTIONS,
       connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
       statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
       retries: config.DB_CONNECT_RETRIES,
@@ -223,7 +224,7 @@ export async function createContainer(
   const idempotency = new IdempotentWriter(
     database.db,
     ledger,
-    database.kind === 'pglite' ? 1 : CONCURRENT_BATCHES_ON_POSTGRES,
+    database.kind === 'pglite' ? 1 : config.GROUP_COMMIT_BATCHES,
     walletChanges,
   )
   // The embedded database is the newcomer's demo, where a user funds their own wallet; on

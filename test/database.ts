@@ -8,6 +8,7 @@ import {
   type DatabaseHandles,
   kyselyOverPGlite,
   kyselyOverPool,
+  laneFor,
   openPGlite,
 } from '../src/db/database.js'
 import { databaseUrlFor, TEST_DATABASE_URL, testShape } from './shape.js'
@@ -28,7 +29,10 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `coffer_test_${randomUUID().replaceAll('-', '').slice(0, 16)}`
   await withAdmin((admin) => admin.query(`create database ${name} template ${inject('postgresTemplate')}`))
   const url = databaseUrlFor(name)
-  const db = kyselyOverPool(createPostgresPool(url, 30))
+  // The pipelined lane as the server runs it (DATABASE_PIPELINE_CONNECTIONS), so every test
+  // sends its statements on their own through it.
+  const lane = laneFor(url, 2, {})
+  const db = kyselyOverPool(createPostgresPool(url, 30), { lane })
   return {
     db,
     readDb: db,
@@ -36,6 +40,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     url,
     close: async () => {
       await db.destroy()
+      await lane?.end()
       await withAdmin((admin) => admin.query(`drop database if exists ${name} with (force)`))
     },
   }

@@ -17,6 +17,7 @@ import type { Logger } from 'pino'
 import { type PoolRole, trackPool } from '../metrics/database.js'
 import { lockDataDir } from './data-dir-lock.js'
 import { PGliteDialect } from './pglite-dialect.js'
+import { createPipelinedLane, type PipelinedLane } from './pipelined-lane.js'
 import { withPreparedStatements } from './prepared-statements.js'
 import type { Database } from './schema.js'
 
@@ -66,21 +67,25 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 30_000
 /** A dead peer without a RST (a cable, a failover) is noticed by keepalive rather than never. */
 const KEEPALIVE_INITIAL_DELAY_MS = 10_000
 
+/** What every connection of Coffer's to PostgreSQL is opened with, pooled or pipelined. */
+function clientConfigOf(connectionString: string, settings: PoolSettings): pg.ClientConfig {
+  return {
+    connectionString,
+    types: pgTypes,
+    connectionTimeoutMillis: settings.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_INITIAL_DELAY_MS,
+    ...(settings.statementTimeoutMs ? { statement_timeout: settings.statementTimeoutMs } : {}),
+  }
+}
+
 export function createPostgresPool(
   connectionString: string,
   max: number,
   settings: PoolSettings = {},
 ): pg.Pool {
   const { logger } = settings
-  const pool = new pg.Pool({
-    connectionString,
-    max,
-    types: pgTypes,
-    connectionTimeoutMillis: settings.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    keepAlive: true,
-    keepAliveInitialDelayMillis: KEEPALIVE_INITIAL_DELAY_MS,
-    ...(settings.statementTimeoutMs ? { statement_timeout: settings.statementTimeoutMs } : {}),
-  })
+  const pool = new pg.Pool({ ...clientConfigOf(connectionString, settings), max })
   // An idle client's connection can die (server restart, failover, admin kill). pg then emits
   // 'error' on the pool, which without a listener would crash the process; the pool replaces
   // the client on next use, so logging is all there is to do.
@@ -193,11 +198,29 @@ export async function closePGlite(db: Db, pglite: PGlite): Promise<void> {
   if (!pglite.closed) await pglite.close()
 }
 
-/** `prepared: false` sends every statement unnamed, as a pooler in transaction mode needs. */
-export function kyselyOverPool(pool: pg.Pool, options: { prepared?: boolean } = {}): Db {
-  return new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: options.prepared === false ? pool : withPreparedStatements(pool) }),
-  })
+/**
+ * `prepared: false` sends every statement unnamed, as a pooler in transaction mode needs; `lane`
+ * sends statements that run on their own through pipelined connections (src/db/pipelined-lane.ts).
+ */
+export function kyselyOverPool(
+  pool: pg.Pool,
+  options: { prepared?: boolean; lane?: PipelinedLane } = {},
+): Db {
+  const prepared = options.prepared ?? true
+  const wrapped =
+    prepared || options.lane ? withPreparedStatements(pool, { prepared, lane: options.lane }) : pool
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: wrapped }) })
+}
+
+/** The lane of a pool, or none when DATABASE_PIPELINE_CONNECTIONS is 0. */
+export function laneFor(
+  connectionString: string,
+  size: number,
+  settings: PoolSettings,
+): PipelinedLane | undefined {
+  return size > 0
+    ? createPipelinedLane(size, clientConfigOf(connectionString, settings), settings.logger)
+    : undefined
 }
 
 export interface ConnectOptions {
@@ -207,6 +230,8 @@ export interface ConnectOptions {
   poolSize: number
   /** DATABASE_PREPARED_STATEMENTS: false behind PgBouncer in transaction mode (before 1.21). */
   preparedStatements?: boolean
+  /** DATABASE_PIPELINE_CONNECTIONS: pipelined connections for statements on their own; 0 for none. */
+  pipelineConnections?: number
   connectTimeoutMs?: number
   statementTimeoutMs?: number
   retries: number
@@ -275,15 +300,23 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
     statementTimeoutMs: options.statementTimeoutMs,
   }
   const pool = createPostgresPool(options.databaseUrl, options.poolSize, poolSettings)
-  const prepared = { prepared: options.preparedStatements ?? true }
-  const db = kyselyOverPool(pool, prepared)
+  const prepared = options.preparedStatements ?? true
+  const laneSize = options.pipelineConnections ?? 0
+  const lane = laneFor(options.databaseUrl, laneSize, poolSettings)
+  const db = kyselyOverPool(pool, { prepared, lane })
+  const readSettings: PoolSettings = { ...poolSettings, role: 'replica' }
   const readPool = options.databaseReadUrl
-    ? createPostgresPool(options.databaseReadUrl, options.poolSize, { ...poolSettings, role: 'replica' })
+    ? createPostgresPool(options.databaseReadUrl, options.poolSize, readSettings)
     : null
-  const readDb = readPool ? kyselyOverPool(readPool, prepared) : db
+  const readLane = options.databaseReadUrl
+    ? laneFor(options.databaseReadUrl, laneSize, readSettings)
+    : undefined
+  const readDb = readPool ? kyselyOverPool(readPool, { prepared, lane: readLane }) : db
   const close = async () => {
     await db.destroy()
     if (readDb !== db) await readDb.destroy()
+    await lane?.end()
+    await readLane?.end()
   }
   try {
     await waitForDatabase(db, options, redactUrl(options.databaseUrl))
