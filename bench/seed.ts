@@ -40,7 +40,7 @@ export async function createServiceKey(container: Container): Promise<string> {
  * wallet: users belong to auth and a service key needs none), then funds each with a deposit
  * posted through the write path's entry point, `container.idempotency.postMovement`, with a key
  * of its own: group commit posts the deposits waiting together in one database transaction
- * (MAX_BATCH at a time, CONCURRENT_BATCHES_ON_POSTGRES batches at once), as it does for the API.
+ * (up to MAX_BATCH at a time, a second batch beside it only when a full one waits), as it does for the API.
  */
 export async function seedWallets(container: Container, count: number): Promise<string[]> {
   const db = container.database.db

@@ -54,7 +54,7 @@ export const ConfigSchema = Type.Object({
     maximum: 64,
     default: 4,
     description:
-      'On PostgreSQL, how many group-commit batches (up to 100 waiting movements in one database transaction each) a process runs at once; each holds a pooled connection while it runs. The embedded database runs one.',
+      'On PostgreSQL, at most how many group-commit batches (up to 100 waiting movements in one database transaction each) a process runs at once; each holds a pooled connection while it runs. One runs while the next fills; another starts beside it only when a full batch waits, or when the waiting movements have waited four times as long as a batch usually takes (at least 50 ms). The embedded database runs one.',
   }),
   DATABASE_POOL_SIZE: Type.Integer({
     minimum: 1,

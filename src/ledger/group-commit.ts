@@ -70,10 +70,12 @@ class BatchRolledBack extends Error {
 /** At most this many movements share a database transaction. */
 const MAX_BATCH = 100
 /**
- * Batches in flight at once per process on PostgreSQL; more waiting movements join the next
- * batch. PGlite has one connection, so there one batch at a time is all that can run anyway.
+ * Waiting movements start a batch beside a running one once they have waited this many times a
+ * batch's usual time, and at least MIN_STALL_MS: rarely under a steady load, at once behind a
+ * batch stuck on a lock.
  */
-export const CONCURRENT_BATCHES_ON_POSTGRES = 4
+const STALL_FACTOR = 4
+const MIN_STALL_MS = 50
 
 interface BatchItem {
   claim: KeyClaim
@@ -82,6 +84,8 @@ interface BatchItem {
   renderRefusal: RenderRefusal
   resolve: (answer: RecordedAnswer) => void
   reject: (error: unknown) => void
+  /** performance.now() when it joined the queue. */
+  queuedAt: number
 }
 
 /** A 4xx of the business rules (insufficient_funds, wallet_frozen, ...), which a retry must see again. */
@@ -134,6 +138,9 @@ export class IdempotentWriter {
   private readonly inFlight = new Set<string>()
   private readonly queue: BatchItem[] = []
   private batchesRunning = 0
+  /** Exponentially weighted mean of how long a batch takes, from start to its answers. */
+  private batchMs = 0
+  private stallTimer: NodeJS.Timeout | undefined
 
   constructor(
     private readonly db: Db,
@@ -165,7 +172,15 @@ export class IdempotentWriter {
         return this.recordRefusal(claim, error, renderRefusal)
       }
       return new Promise<RecordedAnswer>((resolve, reject) => {
-        this.queue.push({ claim, posting, render, renderRefusal, resolve, reject })
+        this.queue.push({
+          claim,
+          posting,
+          render,
+          renderRefusal,
+          resolve,
+          reject,
+          queuedAt: performance.now(),
+        })
         this.startBatches()
       })
     })
@@ -409,15 +424,56 @@ export class IdempotentWriter {
     return { status: error.status, body, replayed: false }
   }
 
+  /**
+   * The batch size follows the load rather than a fixed cadence: while a batch runs, the
+   * movements that arrive wait and form the next one, so a batch holds what arrived during the
+   * one before it (one alone when the process is idle, up to MAX_BATCH under load). Another batch
+   * runs beside it only when a full one is waiting, or when the waiting ones have waited four
+   * times as long as a batch usually takes (a batch stuck behind a lock elsewhere must not hold up
+   * every other movement). Measured in issue 15: four small batches at once cost more CPU and
+   * PostgreSQL work per transfer than one large one, and hot-wallet throughput fell with them.
+   */
   private startBatches(): void {
     while (this.batchesRunning < this.concurrentBatches && this.queue.length > 0) {
+      const fullBatchWaiting = this.queue.length >= MAX_BATCH
+      const waitedTooLong = this.oldestWaitMs() >= this.stallAfterMs()
+      if (this.batchesRunning > 0 && !fullBatchWaiting && !waitedTooLong) {
+        this.armStallTimer()
+        return
+      }
       const batch = this.queue.splice(0, MAX_BATCH)
       this.batchesRunning += 1
+      const started = performance.now()
       void this.postBatch(batch).finally(() => {
         this.batchesRunning -= 1
+        this.noteBatchTook(performance.now() - started)
         this.startBatches()
       })
     }
+  }
+
+  private noteBatchTook(ms: number): void {
+    this.batchMs = this.batchMs === 0 ? ms : this.batchMs * 0.8 + ms * 0.2
+  }
+
+  private stallAfterMs(): number {
+    return Math.max(MIN_STALL_MS, STALL_FACTOR * this.batchMs)
+  }
+
+  private oldestWaitMs(): number {
+    const oldest = this.queue[0]
+    return oldest ? performance.now() - oldest.queuedAt : 0
+  }
+
+  private armStallTimer(): void {
+    if (this.stallTimer) return
+    const delay = Math.max(1, this.stallAfterMs() - this.oldestWaitMs())
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = undefined
+      this.startBatches()
+    }, delay)
+    // A timer of the write path must not keep a process alive that is otherwise done.
+    this.stallTimer.unref()
   }
 
   private async postBatch(batch: BatchItem[]): Promise<void> {

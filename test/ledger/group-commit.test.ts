@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Principal } from '../../src/auth/principal.js'
 import { type Container, createContainer } from '../../src/container.js'
@@ -8,8 +9,9 @@ import type { RenderRefusal } from '../../src/ledger/group-commit.js'
 import { callerScope, type KeyClaim } from '../../src/ledger/idempotency-keys.js'
 import { createLogger } from '../../src/logger.js'
 import { testConfig } from '../app.js'
-import { createTestDatabase } from '../database.js'
+import { createTestDatabase, type TestDatabase } from '../database.js'
 import { expectLedgerConsistent, idempotencyKey } from '../ledger.js'
+import { testShape } from '../shape.js'
 
 // The write path without HTTP: a container on a fresh database, no Fastify app, no request. This is
 // how a broker consumer, a bulk request or the bench posts.
@@ -133,5 +135,42 @@ describe('posting through the ledger entry point, with no request', () => {
     expect(await container.idempotency.run(claim, work)).toEqual({ ...refused, replayed: true })
     expect(await balanceOf(walletId)).toBe(0n)
     await expectLedgerConsistent(container.database.db)
+  })
+})
+
+describe.runIf(testShape() === 'services')('batches as the load changes', () => {
+  it('starts a batch beside one stuck on a lock once the waiting movements have waited too long', async () => {
+    const stuck = await openWallet()
+    const free = await openWallet()
+    const url = (container.database as TestDatabase).url!
+    const holder = new pg.Client({ connectionString: url })
+    await holder.connect()
+    try {
+      await holder.query('begin')
+      await holder.query('select id from accounts where id = $1 for update', [stuck])
+      let stuckDone = false
+      const stuckDeposit = depositOf(stuck, '1.00', {
+        scope,
+        key: idempotencyKey('stuck'),
+        fingerprint: 'stuck',
+      }).then((answer) => {
+        stuckDone = true
+        return answer
+      })
+      // The first batch is now waiting for the row lock; this deposit arrives behind it.
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      const beside = await Promise.race([
+        depositOf(free, '2.00', { scope, key: idempotencyKey('beside'), fingerprint: 'beside' }),
+        new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 3000)),
+      ])
+      expect(beside).toMatchObject({ status: 201 })
+      expect(stuckDone).toBe(false)
+      await holder.query('commit')
+      expect(await stuckDeposit).toMatchObject({ status: 201 })
+    } finally {
+      await holder.end()
+    }
+    expect(await balanceOf(stuck)).toBe(100n)
+    expect(await balanceOf(free)).toBe(200n)
   })
 })
