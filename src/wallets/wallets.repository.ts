@@ -1,8 +1,12 @@
 import { sql } from 'kysely'
 import type { Db, Trx } from '../db/database.js'
+import { QueryShapes } from '../db/query-shapes.js'
 
 /** Reads run on the primary or the replica, writes inside the caller's transaction. */
 type Queryable = Db | Trx
+
+/** The hot reads (a wallet, a history page), compiled once per shape. */
+const shapes = new QueryShapes()
 
 export interface WalletRow {
   id: string
@@ -128,27 +132,40 @@ export async function historyPage(
   db: Queryable,
   query: { walletId: string; beforeSeq?: bigint; from?: Date; to?: Date; type?: string; limit: number },
 ): Promise<HistoryRow[]> {
-  let q = db
-    .selectFrom('entries as e')
-    .innerJoin('transactions as t', 't.id', 'e.transaction_id')
-    .select([
-      'e.seq',
-      'e.amount',
-      'e.balance_after',
-      'e.created_at',
-      't.id as transaction_id',
-      't.type',
-      't.status',
-      't.reference',
-      't.description',
-    ])
-    .where('e.account_id', '=', query.walletId)
-  if (query.beforeSeq !== undefined) q = q.where('e.seq', '<', query.beforeSeq)
-  if (query.from) q = q.where('e.created_at', '>=', query.from)
-  if (query.to) q = q.where('e.created_at', '<', query.to)
-  if (query.type) q = q.where('t.type', '=', query.type)
-  const rows = await q.orderBy('e.seq', 'desc').limit(query.limit).execute()
-  return rows as HistoryRow[]
+  // The optional filters make the shape; their values, the wallet and the limit are its slots.
+  const filters = { beforeSeq: query.beforeSeq, from: query.from, to: query.to, type: query.type }
+  const present = (Object.keys(filters) as (keyof typeof filters)[]).filter(
+    (name) => filters[name] !== undefined,
+  )
+  const compiled = shapes.compiled<HistoryRow>(
+    `history ${present.join(' ')}`,
+    [query.walletId, query.limit, ...present.map((name) => filters[name])],
+    (slot) => {
+      const filter = (name: keyof typeof filters) => slot(2 + present.indexOf(name))
+      let q = db
+        .selectFrom('entries as e')
+        .innerJoin('transactions as t', 't.id', 'e.transaction_id')
+        .select([
+          'e.seq',
+          'e.amount',
+          'e.balance_after',
+          'e.created_at',
+          't.id as transaction_id',
+          't.type',
+          't.status',
+          't.reference',
+          't.description',
+        ])
+        .where('e.account_id', '=', slot(0))
+      if (present.includes('beforeSeq')) q = q.where('e.seq', '<', filter('beforeSeq'))
+      if (present.includes('from')) q = q.where('e.created_at', '>=', filter('from'))
+      if (present.includes('to')) q = q.where('e.created_at', '<', filter('to'))
+      if (present.includes('type')) q = q.where('t.type', '=', filter('type'))
+      return q.orderBy('e.seq', 'desc').limit(slot(1))
+    },
+  )
+  const { rows } = await db.executeQuery(compiled)
+  return rows
 }
 
 export async function balanceAt(db: Queryable, walletId: string, at: Date): Promise<bigint> {
@@ -231,29 +248,31 @@ export interface CurrentWalletRow extends WalletRow {
 }
 
 export async function findCurrentWallet(db: Queryable, id: string): Promise<CurrentWalletRow | undefined> {
-  const row = await db
-    .selectFrom('accounts as a')
-    .select(walletColumns.map((column) => `a.${column}` as const))
-    .select((eb) => [
-      eb
-        .selectFrom('holds as h')
-        .select((h) => h.fn.min('h.expires_at').as('first'))
-        .whereRef('h.wallet_id', '=', 'a.id')
-        .where('h.status', '=', 'pending')
-        .as('holds_expire_at'),
-      eb
-        .exists(
-          eb
-            .selectFrom('holds as h')
-            .select('h.id')
-            .whereRef('h.wallet_id', '=', 'a.id')
-            .where('h.status', '=', 'pending')
-            .where('h.expires_at', '<=', sql<Date>`statement_timestamp()`),
-        )
-        .as('has_expired_holds'),
-    ])
-    .where('a.id', '=', id)
-    .where('a.kind', '=', 'wallet')
-    .executeTakeFirst()
-  return row as CurrentWalletRow | undefined
+  const compiled = shapes.compiled<CurrentWalletRow>('current wallet', [id], (slot) =>
+    db
+      .selectFrom('accounts as a')
+      .select(walletColumns.map((column) => `a.${column}` as const))
+      .select((eb) => [
+        eb
+          .selectFrom('holds as h')
+          .select((h) => h.fn.min('h.expires_at').as('first'))
+          .whereRef('h.wallet_id', '=', 'a.id')
+          .where('h.status', '=', 'pending')
+          .as('holds_expire_at'),
+        eb
+          .exists(
+            eb
+              .selectFrom('holds as h')
+              .select('h.id')
+              .whereRef('h.wallet_id', '=', 'a.id')
+              .where('h.status', '=', 'pending')
+              .where('h.expires_at', '<=', sql<Date>`statement_timestamp()`),
+          )
+          .as('has_expired_holds'),
+      ])
+      .where('a.id', '=', slot(0))
+      .where('a.kind', '=', 'wallet'),
+  )
+  const { rows } = await db.executeQuery(compiled)
+  return rows[0]
 }
